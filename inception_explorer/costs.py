@@ -1,0 +1,388 @@
+"""Parameters, multiply-adds and activations per block, per stage and in total, counted by fvcore and reconciled.
+
+- **MACs, not FLOPs.** fvcore counts one fused multiply-add as one "flop"; these are multiply-adds and are
+  labelled so everywhere. ``macs`` is fvcore's total (conv + linear, and what fvcore adds for batch norm and
+  adaptive average pooling); ``macs_conv_linear`` is the part that ``torch.utils.flop_counter.FlopCounterMode``
+  also counts (its FLOPs / 2), and ``cross_check()`` runs both.
+- **Nothing dropped silently.** fvcore skips some operators without a word (``aten::cat``, ``aten::relu_``,
+  ``aten::dropout``) and warns about others (``aten::max_pool2d``). Here every operator that contributes no
+  count is listed by name with its number of calls (``CostReport.uncounted``).
+- **Blocks add up.** The block rows (the classifier head is a row too) add up exactly to the whole-model total.
+- **Inference vs training.** Counting runs in ``eval()``, where auxiliary heads do not run; their cost is
+  reported apart (``CostReport.aux``), and ``Totals`` says what it includes.
+- **Block memo.** A block's counts depend only on its spec and input shape, so after editing one block only that
+  block (and any whose input shape changed) is traced again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+import pandas as pd
+import torch
+from fvcore.nn import FlopCountAnalysis, parameter_count
+from fvcore.nn.activation_count import _DEFAULT_SUPPORTED_OPS as _ACTIVATION_HANDLES
+from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as _MAC_HANDLES
+from fvcore.nn.jit_analysis import JitModelAnalysis
+from torch import nn
+
+from .blocks import ClassifierHead, make_block
+from .build import InceptionNet, build_aux_head, materialize, uninitialized
+from .shapes import BlockShape, Shape, infer_shapes
+from .spec import ModelSpec
+
+#: fvcore's operator names (without ``aten::``) whose count ``FlopCounterMode`` also makes.
+CONV_LINEAR_OPS = frozenset({"conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum"})
+
+
+def _simplify(op: str) -> str:
+    return op.split("::", 1)[-1]
+
+
+def _combined_handle(op: str):
+    """One fvcore handle that returns both statistics, so one trace gives MACs and activations."""
+    mac_handle = _MAC_HANDLES.get(op)
+    act_handle = _ACTIVATION_HANDLES.get(op)
+    name = _simplify(op)
+
+    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
+        counts: Counter = Counter()
+        for prefix, fn in (("macs", mac_handle), ("acts", act_handle)):
+            if fn is None:
+                continue
+            result = fn(inputs, outputs)  # a number, or a Counter keyed by fvcore's op name
+            items = result.items() if isinstance(result, Counter) else [(name, result)]
+            for key, value in items:
+                counts[f"{prefix}/{key}"] += int(value)
+        return counts
+
+    return handle
+
+
+class _CostAnalysis(JitModelAnalysis):
+    """fvcore's own MAC and activation handles on a single trace, with no operator ignored silently."""
+
+    def __init__(self, model: nn.Module, inputs: Any):
+        super().__init__(model, inputs)
+        ops = set(_MAC_HANDLES) | set(_ACTIVATION_HANDLES)
+        self.set_op_handle(**{op: _combined_handle(op) for op in ops})
+        # fvcore's default skips aten::cat, aten::relu_, aten::dropout, ... without reporting them. We want every
+        # operator that contributes no count named, so nothing is skipped (prim:: graph bookkeeping still is).
+        self._ignored_ops = set()
+        self.unsupported_ops_warnings(False)
+        self.uncalled_modules_warnings(False)
+        self.tracer_warnings("none")
+
+
+@dataclass(frozen=True)
+class ModuleCost:
+    """Counts for one module on one image."""
+
+    params: int
+    macs_by_op: dict[str, int]
+    activations: int
+    uncounted: dict[str, int]  # operator -> calls
+
+    @property
+    def macs(self) -> int:
+        return sum(self.macs_by_op.values())
+
+    @property
+    def macs_conv_linear(self) -> int:
+        return sum(v for k, v in self.macs_by_op.items() if k in CONV_LINEAR_OPS)
+
+
+def _module_cost(analysis: _CostAnalysis, name: str, params: int) -> ModuleCost:
+    counts = analysis.by_module_and_operator().get(name, Counter())
+    macs = {k.split("/", 1)[1]: int(v) for k, v in counts.items() if k.startswith("macs/") and v}
+    acts = sum(int(v) for k, v in counts.items() if k.startswith("acts/"))
+    uncounted = dict(analysis.unsupported_ops(name))
+    # An op with a handle that counted zero (e.g. a 0-size tensor) is not "uncounted": fvcore handled it.
+    return ModuleCost(params=params, macs_by_op=macs, activations=acts, uncounted=uncounted)
+
+
+def count_module(module: nn.Module, input_shape: Shape) -> ModuleCost:
+    """Trace one module on a zero input of one image and count it."""
+    module.eval()
+    x = torch.zeros(1, input_shape.c, input_shape.h, input_shape.w)
+    analysis = _CostAnalysis(module, (x,))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _module_cost(analysis, "", parameter_count(module)[""])
+
+
+class CostMemo:
+    """Least-recently-used memo of ``ModuleCost`` by (what the module is, its input shape).
+
+    Pass your own to ``count()`` to keep a separate one; ``DEFAULT_MEMO`` is shared by callers that do not.
+    """
+
+    def __init__(self, maxsize: int = 4096):
+        self.maxsize = maxsize
+        self._items: OrderedDict[Hashable, ModuleCost] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> ModuleCost | None:
+        item = self._items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return item
+
+    def put(self, key: Hashable, value: ModuleCost) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+DEFAULT_MEMO = CostMemo()
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-network figures for one image. ``params`` and ``macs`` are what runs at inference (``eval()``,
+    auxiliary heads excluded); the aux heads' share is apart and only runs in training."""
+
+    params: int
+    macs: int
+    macs_conv_linear: int
+    activations: int
+    aux_params: int
+    aux_macs: int
+    includes_aux: bool = False
+
+    @property
+    def params_with_aux(self) -> int:
+        return self.params + self.aux_params
+
+    @property
+    def macs_with_aux(self) -> int:
+        return self.macs + self.aux_macs
+
+    @property
+    def macs_other(self) -> int:
+        """What fvcore adds beyond conv + linear (batch norm, adaptive average pooling)."""
+        return self.macs - self.macs_conv_linear
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return {
+            "params": self.params, "macs": self.macs, "macs_conv_linear": self.macs_conv_linear,
+            "macs_other": self.macs_other, "activations": self.activations, "aux_params": self.aux_params,
+            "aux_macs": self.aux_macs, "params_with_aux": self.params_with_aux, "macs_with_aux": self.macs_with_aux,
+            "includes_aux": self.includes_aux,
+        }
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Everything ``count()`` finds. Tables are pandas DataFrames, one row per block / stage / aux head / operator."""
+
+    spec: ModelSpec
+    blocks: pd.DataFrame
+    stages: pd.DataFrame
+    aux: pd.DataFrame
+    uncounted: pd.DataFrame
+    totals: Totals
+    traced: int = 0  # modules traced for this report (the rest came from the memo)
+    notes: tuple[str, ...] = field(default=())
+
+
+def _block_key(block: Any, shape: Shape, spec: ModelSpec) -> Hashable:
+    return ("block", block.model_copy(update={"name": "_"}), shape, spec.batch_norm)
+
+
+def _head_key(shape: Shape, spec: ModelSpec) -> Hashable:
+    return ("head", shape, spec.num_classes, spec.head)
+
+
+def _aux_key(aux: Any, shape: Shape, spec: ModelSpec) -> Hashable:
+    return ("aux", aux.model_copy(update={"name": "_", "after": "_"}), shape, spec.num_classes, spec.batch_norm)
+
+
+def _count_whole_model(spec: ModelSpec, shapes: list[BlockShape]) -> dict[str, ModuleCost]:
+    """One trace of the whole network (the cold path): a ModuleCost per block and for the head."""
+    with uninitialized():
+        model = InceptionNet(spec)
+    model = materialize(model).eval()
+    x = torch.zeros(1, spec.in_channels, *spec.input_size)
+    analysis = _CostAnalysis(model, (x,))
+    params = parameter_count(model)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = [s.block for s in shapes] + ["head"]
+        return {name: _module_cost(analysis, name, params.get(name, 0)) for name in names}
+
+
+def _count_alone(module_factory, shape: Shape) -> ModuleCost:
+    with uninitialized():
+        module = module_factory()
+    return count_module(materialize(module), shape)
+
+
+def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
+    """Count ``spec`` (validated first; SpecError if it cannot work). Reuses ``memo`` for unchanged blocks."""
+    memo = DEFAULT_MEMO if memo is None else memo
+    shapes = infer_shapes(spec)
+    head_in = shapes[-1].output
+    keys = {s.block: _block_key(spec.stages[s.stage_index].blocks[s.block_index], s.input, spec) for s in shapes}
+    keys["head"] = _head_key(head_in, spec)
+    costs: dict[str, ModuleCost] = {}
+    missing = []
+    for name, key in keys.items():
+        cost = memo.get(key)
+        if cost is None:
+            missing.append(name)
+        else:
+            costs[name] = cost
+    traced = 0
+    if len(missing) > max(2, len(keys) // 2):
+        # Most of the network is new: one trace of the whole model is cheaper than many small ones.
+        costs.update(_count_whole_model(spec, shapes))
+        traced = len(keys)
+        for name in keys:
+            memo.put(keys[name], costs[name])
+    else:
+        by_name = {s.block: s for s in shapes}
+        for name in missing:
+            if name == "head":
+                cost = _count_alone(lambda: ClassifierHead(head_in.c, spec.num_classes, spec.head.dropout), head_in)
+            else:
+                s = by_name[name]
+                block = spec.stages[s.stage_index].blocks[s.block_index]
+                cost = _count_alone(lambda: make_block(block, s.input.c, spec.batch_norm, spec.bn_eps), s.input)
+            costs[name] = cost
+            memo.put(keys[name], cost)
+            traced += 1
+
+    outputs = {s.block: s.output for s in shapes}
+    aux_costs: dict[str, ModuleCost] = {}
+    for aux in spec.aux_heads:
+        key = _aux_key(aux, outputs[aux.after], spec)
+        cost = memo.get(key)
+        if cost is None:
+            cost = _count_alone(lambda: build_aux_head(aux, outputs[aux.after], spec), outputs[aux.after])
+            memo.put(key, cost)
+            traced += 1
+        aux_costs[aux.name] = cost
+    return _report(spec, shapes, costs, aux_costs, traced)
+
+
+def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCost],
+            aux_costs: dict[str, ModuleCost], traced: int) -> CostReport:
+    rows = []
+    for s in shapes:
+        c = costs[s.block]
+        rows.append({
+            "stage": s.stage, "block": s.block, "kind": s.kind, "input": str(s.input), "output": str(s.output),
+            "out_channels": s.output.c, "out_height": s.output.h, "out_width": s.output.w,
+            "representation": s.output.size, "params": c.params, "macs": c.macs,
+            "macs_conv_linear": c.macs_conv_linear, "activations": c.activations,
+        })
+    head = costs["head"]
+    head_in = shapes[-1].output
+    rows.append({
+        "stage": "head", "block": "head", "kind": "classifier", "input": str(head_in),
+        "output": f"1x1x{spec.num_classes}", "out_channels": spec.num_classes, "out_height": 1, "out_width": 1,
+        "representation": spec.num_classes, "params": head.params, "macs": head.macs,
+        "macs_conv_linear": head.macs_conv_linear, "activations": head.activations,
+    })
+    blocks = pd.DataFrame(rows)
+    total_macs = int(blocks["macs"].sum())
+    total_params = int(blocks["params"].sum())
+
+    stages = (
+        blocks.groupby("stage", sort=False)
+        .agg(blocks=("block", "count"), params=("params", "sum"), macs=("macs", "sum"),
+             macs_conv_linear=("macs_conv_linear", "sum"), activations=("activations", "sum"),
+             input=("input", "first"), output=("output", "last"), representation=("representation", "last"))
+        .reset_index()
+    )
+    stages["macs_share"] = stages["macs"] / max(total_macs, 1)
+    stages["params_share"] = stages["params"] / max(total_params, 1)
+
+    aux_rows = []
+    for aux in spec.aux_heads:
+        c = aux_costs[aux.name]
+        aux_rows.append({"aux_head": aux.name, "after": aux.after, "kind": aux.kind, "params": c.params,
+                         "macs": c.macs, "macs_conv_linear": c.macs_conv_linear, "activations": c.activations,
+                         "loss_weight": aux.loss_weight})
+    aux_df = pd.DataFrame(aux_rows, columns=["aux_head", "after", "kind", "params", "macs", "macs_conv_linear",
+                                             "activations", "loss_weight"])
+
+    uncounted: dict[tuple[str, str], dict[str, Any]] = {}
+    for scope, items in (("inference", [(s.block, costs[s.block]) for s in shapes] + [("head", head)]),
+                         ("aux heads (training only)", list(aux_costs.items()))):
+        for name, c in items:
+            for op, calls in c.uncounted.items():
+                row = uncounted.setdefault((scope, op), {"operator": op, "calls": 0, "modules": [], "scope": scope})
+                row["calls"] += calls
+                row["modules"].append(name)
+    uncounted_df = pd.DataFrame(
+        [{**r, "modules": ", ".join(r["modules"])} for r in uncounted.values()],
+        columns=["operator", "calls", "modules", "scope"],
+    )
+
+    totals = Totals(
+        params=total_params,
+        macs=total_macs,
+        macs_conv_linear=int(blocks["macs_conv_linear"].sum()),
+        activations=int(blocks["activations"].sum()),
+        aux_params=sum(c.params for c in aux_costs.values()),
+        aux_macs=sum(c.macs for c in aux_costs.values()),
+    )
+    notes = (
+        "MACs are multiply-adds (fvcore counts one fused multiply-add as one 'flop'); one image, eval() mode.",
+        "Totals exclude the auxiliary heads, which run only in training; their cost is listed apart.",
+    )
+    return CostReport(spec, blocks, stages, aux_df, uncounted_df, totals, traced, notes)
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """The same network counted three ways, for one image in eval()."""
+
+    fvcore_total: int  # plain FlopCountAnalysis(model, x).total()
+    fvcore_conv_linear: int
+    flop_counter_macs: int  # torch.utils.flop_counter.FlopCounterMode FLOPs / 2
+    report_macs: int
+    report_macs_conv_linear: int
+
+    @property
+    def agrees(self) -> bool:
+        return (self.fvcore_total == self.report_macs
+                and self.flop_counter_macs == self.report_macs_conv_linear == self.fvcore_conv_linear)
+
+
+def cross_check(spec: ModelSpec, report: CostReport | None = None) -> CrossCheck:
+    """Count with plain fvcore and with ``FlopCounterMode`` and set both beside ``count()``'s figures."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    report = report if report is not None else count(spec)
+    with uninitialized():
+        model = InceptionNet(spec)
+    model = materialize(model).eval()
+    x = torch.zeros(1, spec.in_channels, *spec.input_size)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        fv_total = int(fca.total())
+        by_op = fca.by_operator()
+        fv_conv_linear = int(sum(v for k, v in by_op.items() if k in CONV_LINEAR_OPS))
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    return CrossCheck(fv_total, fv_conv_linear, int(counter.get_total_flops()) // 2,
+                      report.totals.macs, report.totals.macs_conv_linear)
