@@ -7,6 +7,7 @@ Each preset says which paper, figure and table it follows and carries its parame
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +28,7 @@ class Preset:
 
     @property
     def doc(self) -> str:
-        return (self.make.__doc__ or "").strip()
+        return inspect.cleandoc(self.make.__doc__ or "")
 
 
 _PRESETS: dict[str, Preset] = {}

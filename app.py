@@ -1,0 +1,9 @@
+"""Inception Explorer: the Streamlit entry point. It only sets up the page and routes to pages/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Inception Explorer", page_icon="🧩", layout="wide")
+st.session_state.setdefault("presets.selected", "googlenet")
+
+page = st.navigation([st.Page("pages/presets.py", title="Presets", icon="🧩", default=True)])
+page.run()

@@ -1,0 +1,82 @@
+"""Counting speed, per preset, in one run: cold count, plain fvcore on the same module, one-block recount.
+
+    .venv/bin/python benchmarks/bench_counting.py [--repeats 5]
+
+Targets (issue 3): cold count <= 1.2x plain `FlopCountAnalysis(model, x).total()`; recount after editing one
+block <= 0.1x cold. Times are medians of repeated runs; ratios are taken within this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+from fvcore.nn import FlopCountAnalysis
+
+from inception_explorer.build import build
+from inception_explorer.costs import CostMemo, count
+from inception_explorer.presets import get_preset, list_presets
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _edited(spec, step: int):
+    """The spec with one reduction width of the middle Inception block changed (a new value each step): the
+    block's output shape stays, so exactly one block is new to the memo."""
+    rows = [(si, bi, b) for si, _, bi, b in spec.iter_blocks() if b.is_module]
+    si, bi, block = rows[len(rows) // 2]
+    widths = [k for k, v in block.params().items() if isinstance(v, int) and k != "n"]
+    # A reduction width when the block has one (naive modules have none: their first width changes the output).
+    field = next((k for k in widths if k.endswith("red")), widths[0])
+    return spec.with_block(si, bi, block.model_copy(update={field: getattr(block, field) + 8 * (step + 1)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    warnings.simplefilter("ignore")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs\n")
+    print(f"{'preset':<16} {'cold count':>11} {'plain fvcore':>13} {'ratio':>6} {'1-block recount':>16} {'ratio':>6} {'traced':>7}")
+    count(get_preset("googlenet"), CostMemo())  # warm up torch and the tracer once
+    for preset in list_presets():
+        spec = get_preset(preset.name)
+        cold = _median_time(lambda i: count(spec, CostMemo()), args.repeats)
+
+        model = build(spec).eval()
+        x = torch.zeros(1, spec.in_channels, *spec.input_size)
+
+        def plain(i):
+            with torch.no_grad():
+                FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False).total()
+
+        fv = _median_time(plain, args.repeats)
+
+        memo = CostMemo()
+        count(spec, memo)
+        traced = []
+
+        edited = [_edited(spec, i) for i in range(args.repeats)]  # edits are made before the clock starts
+
+        def recount(i):
+            traced.append(count(edited[i], memo).traced)
+
+        re_t = _median_time(recount, args.repeats)
+        print(f"{preset.name:<16} {cold:>10.3f}s {fv:>12.3f}s {cold / fv:>5.2f}x {re_t:>15.3f}s {re_t / cold:>5.2f}x "
+              f"{max(traced):>7}")
+    print("\ntargets: cold <= 1.20x plain fvcore; one-block recount <= 0.10x cold")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Presets: the papers' networks and the released Inception-v3, with their counted size and cost."""
+
+import streamlit as st
+
+from inception_explorer.cached import cost_report, preset_json, preset_overview
+from inception_explorer.presets import list_presets
+
+st.title("Inception Explorer")
+st.caption(
+    "Why the Inception family is built the way it is. [G] Szegedy et al., *Going Deeper with Convolutions* (2014); "
+    "[R] Szegedy et al., *Rethinking the Inception Architecture for Computer Vision* (2015)."
+)
+
+st.subheader("Presets")
+st.dataframe(
+    preset_overview(),
+    hide_index=True,
+    column_config={
+        "params": st.column_config.NumberColumn(format="localized"),
+        "params with aux": st.column_config.NumberColumn(format="localized"),
+        "MACs (G)": st.column_config.NumberColumn(format="%.3f", help="multiply-adds per image, eval mode, counted by fvcore"),
+        "aux MACs (M, training)": st.column_config.NumberColumn(format="%.2f"),
+    },
+)
+st.caption("MACs are multiply-adds (fvcore counts one fused multiply-add as one 'flop'). "
+           "Totals are for one image in eval mode; auxiliary heads run only in training and are counted apart.")
+
+presets = {p.name: p for p in list_presets()}
+name = st.selectbox("Preset", list(presets), key="presets.selected", format_func=lambda n: presets[n].title)
+preset = presets[name]
+st.markdown(preset.doc)
+report = cost_report(preset_json(name))
+totals = report.totals
+cols = st.columns(4)
+cols[0].metric("Parameters (inference)", f"{totals.params:,}")
+cols[1].metric("MACs per image", f"{totals.macs / 1e9:.3f} G")
+cols[2].metric("Aux heads' parameters", f"{totals.aux_params:,}")
+cols[3].metric("Aux heads' MACs (training)", f"{totals.aux_macs / 1e6:.2f} M")
+st.subheader("Stages")
+st.dataframe(report.stages, hide_index=True)
+st.subheader("Blocks")
+st.dataframe(report.blocks, hide_index=True)
+if not report.uncounted.empty:
+    st.subheader("Operators fvcore does not count")
+    st.dataframe(report.uncounted, hide_index=True)

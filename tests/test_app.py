@@ -1,0 +1,32 @@
+"""AppTest smoke tests: every page renders without an exception and shows the package's numbers."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from inception_explorer.costs import count
+from inception_explorer.presets import get_preset
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_presets_page_shows_counted_totals():
+    at = _app()
+    metrics = {m.label: m.value for m in at.metric}
+    expected = count(get_preset("googlenet")).totals
+    assert metrics["Parameters (inference)"] == f"{expected.params:,}"
+    assert metrics["MACs per image"] == f"{expected.macs / 1e9:.3f} G"
+
+
+def test_choosing_a_preset_changes_the_totals():
+    at = _app()
+    at.selectbox(key="presets.selected").select("inception_v3").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters (inference)"] == "23,834,568"
+    assert metrics["Aux heads' parameters"] == f"{27_161_264 - 23_834_568:,}"
