@@ -1,4 +1,4 @@
-"""``python -m inception_explorer``: list presets, count a network, export a spec.
+"""``python -m inception_explorer``: list presets, count a network, check it against the design principles, export a spec.
 
 Bad input (an unknown preset, a file that is not a spec, a spec that cannot work) prints one clear message on
 stderr and exits with status 2, never a traceback.
@@ -128,6 +128,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_principles(args: argparse.Namespace) -> int:
+    from .costs import count
+    from .principles import PRINCIPLE_TITLES, check, findings_frame
+
+    spec = load_spec(args.source, args.input, args.classes)
+    findings = check(count(spec))
+    if args.json:
+        print(json.dumps(findings_frame(findings).to_dict(orient="records"), indent=2, default=str))
+        return 0
+    print(f"{spec.name}: {len(findings)} findings against the design principles of [R] §2, §3.2, §5")
+    if not findings:
+        return 0
+    table = findings_frame(findings)[["principle", "severity", "stage", "block", "rule", "value", "threshold"]]
+    print(table.to_string(index=False))
+    print()
+    for i, f in enumerate(findings, 1):
+        where = f.block or f"stage {f.stage}"
+        print(f"{i:>3}. [{f.severity}] {PRINCIPLE_TITLES.get(f.principle, f.principle)} - {where}: {f.message}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inception_explorer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--cross-check", action="store_true", help="also count with plain fvcore and FlopCounterMode")
     p.set_defaults(func=cmd_count)
+    p = sub.add_parser("principles", help="check every block against the design principles of [R] §2")
+    add_source(p)
+    p.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+    p.set_defaults(func=cmd_principles)
     p = sub.add_parser("export", help="print a preset (or spec) as JSON")
     add_source(p)
     p.set_defaults(func=cmd_export)
@@ -154,11 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse itself exits 2 with a usage line on bad flags
     try:
         return args.func(args)
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
     except SpecError as exc:
-        print(f"error: invalid spec: {exc}", file=sys.stderr)
+        problems = "; ".join(str(p) for p in exc.problems)
+        print(f"error: invalid spec ({len(exc.problems)} problem{'s' if len(exc.problems) > 1 else ''}): {problems}",
+              file=sys.stderr)
     except (UsageError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
-    except BrokenPipeError:  # e.g. piped into head
-        return 0
     return 2

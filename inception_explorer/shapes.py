@@ -66,13 +66,14 @@ class _ShapeProblem(Exception):
 
 def _out_len(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool = False) -> int:
     span = size + 2 * pad - kernel
+    if ceil_mode:
+        # torch's pooling_output_shape: a partial last window counts if it starts inside the input or left padding.
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + pad:
+            out -= 1
+        return max(out, 0)
     if span < 0:
         return 0
-    if ceil_mode:
-        out = math.ceil(span / stride) + 1
-        if (out - 1) * stride >= size + pad:  # torch: the last window must start inside the input or left padding
-            out -= 1
-        return out
     return span // stride + 1
 
 
@@ -161,7 +162,8 @@ def _aux_problems(spec: ModelSpec, outputs: dict[str, Shape]) -> list[Problem]:
         if aux.kind == "rethinking" and (h < aux.conv2_kernel or w < aux.conv2_kernel):
             problems.append(Problem(loc, f"its {aux.conv2_kernel}x{aux.conv2_kernel} conv needs a grid of at least "
                                          f"{aux.conv2_kernel}x{aux.conv2_kernel} after pooling, got {h}x{w} "
-                                         f"(after {aux.after!r} at {x.h}x{x.w})"))
+                                         f"(after {aux.after!r} at {x.h}x{x.w}); use a larger input or remove "
+                                         f"the aux head (it runs only in training)"))
     return problems
 
 

@@ -43,11 +43,19 @@ MAX_NAME_LENGTH = 64
 SCHEMA_VERSION = 1
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Names a block may not take because the built model (an nn.Module) already uses them.
+# Names a block, branch or aux head may not take because the built modules already use them: the public
+# attributes of torch's nn.Module (2.13) and those of InceptionNet / Inception (build.py, blocks.py). Names may
+# not start with "_" either. tests/test_spec.py checks this list against torch and the built modules.
 RESERVED_NAMES = frozenset(
-    {"head", "spec", "forward", "training", "train", "eval", "to", "cpu", "cuda", "float", "double", "half",
-     "type", "apply", "modules", "children", "parameters", "buffers", "state_dict", "zero_grad", "extra_repr",
-     "block_names", "stage_names", "aux_after"}
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
+    load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train type xpu zero_grad training
+    head spec block_names stage_of aux_after kind branch_names out_channels""".split()
 )
 
 Pair = tuple[int, int]
@@ -74,10 +82,11 @@ def _pair(value: Any, what: str, minimum: int, maximum: int) -> Pair:
 
 
 def _check_name(value: str, what: str) -> str:
-    if not _IDENTIFIER.match(value) or len(value) > MAX_NAME_LENGTH or keyword.iskeyword(value):
+    if not _IDENTIFIER.match(value) or len(value) > MAX_NAME_LENGTH or keyword.iskeyword(value) or value.startswith("_"):
+        shown = value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH] + "..."
         raise ValueError(
             f"{what} must be a Python-style identifier of at most {MAX_NAME_LENGTH} characters "
-            f"(letters, digits, _; not starting with a digit), got {value!r}"
+            f"(letters, digits, _; not starting with a digit or _), got {shown!r}"
         )
     if value in RESERVED_NAMES:
         raise ValueError(f"{what} {value!r} is reserved by the built model; choose another")
@@ -692,12 +701,18 @@ class ModelSpec(_Data):
 
     def with_input(self, input_size: int | Pair | None = None, num_classes: int | None = None) -> "ModelSpec":
         """The same network at another input size and/or class count (checked again)."""
+        from .shapes import validate  # shapes imports this module
+
         data = self.to_dict()
         if input_size is not None:
             data["input_size"] = input_size
         if num_classes is not None:
             data["num_classes"] = num_classes
-        return ModelSpec.from_dict(data)
+        return validate(ModelSpec.from_dict(data))
+
+    def without_aux(self) -> "ModelSpec":
+        """The same network without auxiliary heads (they run only in training; some do not fit small inputs)."""
+        return self.model_copy(update={"aux_heads": ()})
 
     def with_block(self, stage_index: int, block_index: int, block: Any) -> "ModelSpec":
         """A copy with one block replaced (``block`` a block model or a dict)."""

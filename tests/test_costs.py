@@ -1,0 +1,319 @@
+"""Counting: the released Inception-v3's reference figures, blocks that add up to an independent whole-model
+fvcore count, hand-counted convolutions, no operator dropped silently, MACs labelled as MACs, and the block memo."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as FVCORE_HANDLED_OPS
+
+from inception_explorer.build import build
+from inception_explorer.costs import CostMemo, ModuleCost, count, count_module, cross_check
+from inception_explorer.errors import SpecError
+from inception_explorer.presets import get_preset
+from inception_explorer.shapes import Shape
+from inception_explorer.spec import ConvBlock, CustomBlock, Branch, Conv, ModelSpec, StageSpec
+
+PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
+
+# Figures of the released Inception-v3 (1000 classes, eval, 1x3x299x299), shared/reference/README.md.
+V3_FVCORE_TOTAL = 5_731_282_144
+V3_CONV_LINEAR = 5_713_216_096
+V3_FVCORE_BN = 17_934_976
+V3_FVCORE_ADAPTIVE_AVG_POOL = 131_072
+V3_AUX_ALONE = 5_691_904
+V3_PARAMS = 23_834_568
+V3_PARAMS_WITH_AUX = 27_161_264
+
+
+def test_reference_figures_are_the_readmes(reference_readme):
+    for n in (V3_FVCORE_TOTAL, V3_CONV_LINEAR, V3_FVCORE_BN, V3_FVCORE_ADAPTIVE_AVG_POOL, V3_AUX_ALONE, V3_PARAMS,
+              V3_PARAMS_WITH_AUX):
+        assert f"{n:,}" in reference_readme
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Inception-v3 against the reference figures
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_inception_v3_totals_match_the_reference(preset_report):
+    t = preset_report("inception_v3").totals
+    assert t.macs == V3_FVCORE_TOTAL
+    assert t.macs_conv_linear == V3_CONV_LINEAR
+    assert t.macs_other == V3_FVCORE_BN + V3_FVCORE_ADAPTIVE_AVG_POOL
+    assert t.params == V3_PARAMS
+    assert t.params_with_aux == V3_PARAMS_WITH_AUX
+    assert t.aux_macs == V3_AUX_ALONE
+    assert t.includes_aux is False
+
+
+def test_inception_v3_aux_head_alone(preset_report):
+    aux = preset_report("inception_v3").aux
+    assert list(aux["aux_head"]) == ["AuxLogits"]
+    row = aux.iloc[0]
+    assert row["after"] == "Mixed_6e"
+    assert row["macs"] == V3_AUX_ALONE
+    assert row["params"] == V3_PARAMS_WITH_AUX - V3_PARAMS
+    assert row["loss_weight"] == pytest.approx(0.3)
+
+
+def test_inception_v3_cross_check_agrees(preset_report):
+    spec = get_preset("inception_v3")
+    report = preset_report("inception_v3")
+    check = cross_check(spec, report)
+    assert check.fvcore_total == report.totals.macs == V3_FVCORE_TOTAL
+    assert check.flop_counter_macs == report.totals.macs_conv_linear == V3_CONV_LINEAR
+    assert check.fvcore_conv_linear == V3_CONV_LINEAR
+    assert check.agrees
+
+
+def test_cross_check_would_notice_a_disagreement(preset_report):
+    from dataclasses import replace
+
+    check = cross_check(get_preset("googlenet"), preset_report("googlenet"))
+    assert check.agrees
+    assert check.fvcore_total == preset_report("googlenet").totals.macs
+    assert not replace(check, report_macs=check.report_macs + 1).agrees
+    assert not replace(check, flop_counter_macs=check.flop_counter_macs - 1).agrees
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Blocks add up to an independent whole-model count
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v2", "inception_v3"])
+def test_block_rows_add_up_to_plain_fvcore_on_the_built_model(name, preset_report):
+    spec = get_preset(name)
+    report = preset_report(name)
+    model = build(spec).eval()
+    x = torch.zeros(1, spec.in_channels, *spec.input_size)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        total = fca.total()
+        per_module = fca.by_module()
+    assert int(report.blocks["macs"].sum()) == total == report.totals.macs
+    # and row by row: each block's MACs are fvcore's for that module of the whole model
+    for row in report.blocks.itertuples():
+        assert row.macs == per_module[row.block], row.block
+    # parameters: the rows add up to the model's parameters without the aux heads
+    aux = {a.name for a in spec.aux_heads}
+    main = sum(p.numel() for n, p in model.named_parameters() if n.split(".")[0] not in aux)
+    assert int(report.blocks["params"].sum()) == main == report.totals.params
+    assert report.totals.aux_params == sum(p.numel() for n, p in model.named_parameters() if n.split(".")[0] in aux)
+
+
+def test_stage_rows_add_up_to_block_rows(preset_report):
+    report = preset_report("googlenet")
+    for stage in report.stages.itertuples():
+        rows = report.blocks[report.blocks["stage"] == stage.stage]
+        assert stage.macs == rows["macs"].sum() and stage.params == rows["params"].sum()
+        assert stage.blocks == len(rows)
+    assert report.stages["macs_share"].sum() == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Hand counts
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _one_block_spec(block, size: int, in_channels: int = 3, batch_norm: bool = False) -> ModelSpec:
+    return ModelSpec(name="one", in_channels=in_channels, input_size=size, batch_norm=batch_norm,
+                     stages=(StageSpec(name="s", blocks=(block,)),))
+
+
+def test_one_conv_macs_by_hand(block_row):
+    spec = _one_block_spec(ConvBlock(name="conv1", out_channels=64, kernel=7, stride=2, padding=3), 224)
+    report = count(spec, CostMemo())
+    row = block_row(report, "conv1")
+    # output 112x112x64, each output value a 7x7x3 multiply-add
+    assert row["output"] == "112x112x64"
+    assert row["macs"] == row["macs_conv_linear"] == 112 * 112 * 64 * 3 * 49 == 118_013_952
+    assert row["params"] == 64 * 3 * 49 + 64
+    # the head: a 64 -> 1000 linear is its conv+linear part (fvcore also counts the global average pool)
+    head = block_row(report, "head")
+    assert head["macs_conv_linear"] == 64 * 1000
+    assert head["params"] == 64 * 1000 + 1000
+
+
+def test_one_conv_with_batch_norm_has_the_same_conv_macs(block_row):
+    spec = _one_block_spec(ConvBlock(name="c", out_channels=64, kernel=7, stride=2, padding=3), 224, batch_norm=True)
+    row = block_row(count(spec, CostMemo()), "c")
+    assert row["macs_conv_linear"] == 112 * 112 * 64 * 3 * 49
+    assert row["params"] == 64 * 3 * 49 + 2 * 64  # no bias; BN weight and bias
+    assert row["macs"] > row["macs_conv_linear"]  # fvcore adds batch norm on top
+
+
+def test_googlenet_conv1_row_by_hand(preset_report, block_row):
+    row = block_row(preset_report("googlenet"), "conv1")
+    assert row["macs_conv_linear"] == 112 * 112 * 64 * (7 * 7 * 3)
+    assert row["params"] == 7 * 7 * 3 * 64 + 64
+
+
+def test_inception_block_macs_by_hand(preset_report, block_row):
+    """inception3a at 28x28x192 ([G] Table 1 widths 64, 96, 128, 16, 32, 32)."""
+    per_pixel = 192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32
+    row = block_row(preset_report("googlenet"), "inception3a")
+    assert row["macs_conv_linear"] == 28 * 28 * per_pixel
+    assert row["params"] == per_pixel + (64 + 96 + 128 + 16 + 32 + 32)
+
+
+def test_count_module_on_a_single_layer():
+    from inception_explorer.blocks import BasicConv2d
+
+    cost = count_module(BasicConv2d(16, Conv(out_channels=32, kernel=(1, 7)), batch_norm=True), Shape(16, 17, 17))
+    assert isinstance(cost, ModuleCost)
+    assert cost.macs_by_op["conv"] == 17 * 17 * 32 * 16 * 7
+    assert cost.params == 32 * 16 * 7 + 2 * 32
+
+
+def test_count_rejects_a_spec_that_cannot_work():
+    data = get_preset("inception_v3").to_dict()
+    data["input_size"] = [64, 64]
+    with pytest.raises(SpecError):
+        count(ModelSpec.from_dict(data), CostMemo())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# No operator dropped silently
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _traced_ops(spec: ModelSpec) -> set[str]:
+    """Every aten operator the built model runs in eval, from torch's own tracer (independent of fvcore)."""
+    model = build(spec).eval()
+    x = torch.zeros(1, spec.in_channels, *spec.input_size)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, x, check_trace=False)
+    return {node.kind() for node in traced.inlined_graph.nodes() if node.kind().startswith("aten::")}
+
+
+def _inference_uncounted(report) -> set[str]:
+    u = report.uncounted
+    return set(u[u["scope"] == "inference"]["operator"])
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_every_operator_is_counted_or_listed_by_name(name, preset_report):
+    report = preset_report(name)
+    ops = _traced_ops(get_preset(name))
+    counted = ops & set(FVCORE_HANDLED_OPS)
+    assert "aten::_convolution" in counted and "aten::linear" in counted
+    # what fvcore has no handle for is exactly what the report lists as not counted
+    assert _inference_uncounted(report) == ops - set(FVCORE_HANDLED_OPS)
+    assert not any("_convolution_mode" in op for op in ops | _inference_uncounted(report))
+    for row in report.uncounted.itertuples():
+        assert row.calls >= 1 and row.modules
+
+
+def test_googlenet_lists_pool_cat_and_relu_as_not_counted(preset_report):
+    report = preset_report("googlenet")
+    listed = _inference_uncounted(report)
+    assert {"aten::max_pool2d", "aten::cat", "aten::relu_"} <= listed
+    u = report.uncounted.set_index(["scope", "operator"])
+    # 9 Inception modules concatenate once each; 57 convs each have a ReLU
+    assert u.loc[("inference", "aten::cat"), "calls"] == 9
+    assert u.loc[("inference", "aten::relu_"), "calls"] == 57
+    # the aux heads' operators are listed apart, as training-only
+    aux = set(report.uncounted[report.uncounted["scope"] != "inference"]["operator"])
+    assert "aten::avg_pool2d" in aux
+
+
+def test_even_same_padding_is_counted_and_its_padding_op_listed(block_row):
+    """A 2x2 'same' conv: counted as a convolution (never aten::_convolution_mode) and its pad op named."""
+    block = CustomBlock(name="mix", branches=(
+        Branch(name="a", layers=(Conv(out_channels=8, kernel=2), Conv(out_channels=8, kernel=2))),
+        Branch(name="b", layers=(Conv(out_channels=8, kernel=3),)),
+    ))
+    spec = _one_block_spec(block, 17, in_channels=8)
+    report = count(spec, CostMemo())
+    ops = _traced_ops(spec)
+    assert not any("_convolution_mode" in op for op in ops)
+    assert _inference_uncounted(report) == ops - set(FVCORE_HANDLED_OPS)
+    assert any("pad" in op for op in _inference_uncounted(report))
+    assert block_row(report, "mix")["macs_conv_linear"] == 17 * 17 * 8 * 8 * (4 + 4 + 9)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# MACs, never FLOPs
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_report_columns_say_macs_not_flops(name, preset_report):
+    report = preset_report(name)
+    for table in (report.blocks, report.stages, report.aux, report.uncounted):
+        assert not [c for c in table.columns if "flop" in c.lower()]
+    assert "macs" in report.blocks.columns and "macs_conv_linear" in report.blocks.columns
+    assert not [k for k in report.totals.as_dict() if "flop" in k.lower()]
+    assert any("multiply-add" in note for note in report.notes)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Block memo
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_editing_one_block_retraces_only_what_changed():
+    spec = get_preset("googlenet")
+    memo = CostMemo()
+    before = count(spec, memo)
+    assert before.traced == 17 + 2  # 16 blocks + head, and the two aux heads: all new
+
+    again = count(spec, memo)
+    assert again.traced == 0
+    assert again.totals == before.totals
+
+    si, bi = spec.find_block("inception4c")
+    edited = spec.with_block(si, bi, spec.stages[si].blocks[bi].model_copy(update={"ch5x5": 96}))
+    after = count(edited, memo)
+    # inception4c changed; inception4d's input grew from 512 to 544 channels; 4d's output, and so everything
+    # after it and both aux heads, is unchanged
+    assert after.traced == 2
+
+    fresh = count(edited, CostMemo())
+    assert after.totals == fresh.totals
+    assert after.blocks.equals(fresh.blocks)
+    assert after.uncounted.equals(fresh.uncounted)
+
+    # the difference by hand, 14x14 grid:
+    #  4c's 5x5 conv 24 -> 64 becomes 24 -> 96: 32 more outputs of 5x5x24
+    #  4d's four 1x1 convs reading the input (112 + 144 + 32 + 64 outputs) each read 32 more channels
+    extra_4c = 14 * 14 * 32 * 24 * 25
+    extra_4d = 14 * 14 * (112 + 144 + 32 + 64) * 32
+    assert after.totals.macs_conv_linear - before.totals.macs_conv_linear == extra_4c + extra_4d == 5_970_944
+    assert after.totals.macs - before.totals.macs == extra_4c + extra_4d  # no batch norm in GoogLeNet
+    assert after.totals.params - before.totals.params == (32 * 24 * 25 + 32) + (112 + 144 + 32 + 64) * 32
+
+
+def test_memo_is_keyed_by_input_shape_and_batch_norm():
+    memo = CostMemo()
+    base = count(get_preset("googlenet"), memo)
+    other_size = count(get_preset("googlenet", input_size=160), memo)
+    assert other_size.traced == base.traced  # every block's input changed: all traced again
+    assert other_size.totals.macs < base.totals.macs
+    data = get_preset("googlenet").to_dict()
+    with_bn = count(ModelSpec.from_dict({**data, "batch_norm": True}), memo)
+    assert with_bn.traced == base.traced
+    assert with_bn.totals.macs_conv_linear == base.totals.macs_conv_linear
+    assert with_bn.totals.macs > base.totals.macs
+
+
+def test_cost_memo_is_least_recently_used():
+    memo = CostMemo(maxsize=2)
+    cost = ModuleCost(params=1, macs_by_op={"conv": 2}, activations=3, uncounted={})
+    memo.put("a", cost)
+    memo.put("b", cost)
+    assert memo.get("a") is cost  # a is now the most recent
+    memo.put("c", cost)  # evicts b
+    assert len(memo) == 2
+    assert memo.get("b") is None and memo.get("a") is cost and memo.get("c") is cost
+    assert (memo.hits, memo.misses) == (3, 1)
+    memo.clear()
+    assert len(memo) == 0 and (memo.hits, memo.misses) == (0, 0)
