@@ -2,8 +2,11 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Inception Explorer", page_icon="🧩", layout="wide")
+st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", layout="wide")
 st.session_state.setdefault("presets.selected", "googlenet")
 
-page = st.navigation([st.Page("pages/presets.py", title="Presets", icon="🧩", default=True)])
+page = st.navigation([
+    st.Page("pages/presets.py", title="Presets", icon=":material/view_list:", default=True),
+    st.Page("pages/principles.py", title="Principles", icon=":material/architecture:"),
+])
 page.run()

@@ -36,3 +36,41 @@ def preset_overview() -> pd.DataFrame:
             "MACs (G)": t.macs / 1e9, "aux MACs (M, training)": t.aux_macs / 1e6, "what it shows": p.summary,
         })
     return pd.DataFrame(rows)
+
+
+@st.cache_data(show_spinner="Checking the design principles…", max_entries=256)
+def principle_findings(spec_json: str) -> pd.DataFrame:
+    from .principles import check, findings_frame
+
+    return findings_frame(check(cost_report(spec_json)))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def representation_figure(spec_json: str):
+    from . import viz
+
+    return viz.representation_figure(cost_report(spec_json).blocks, principle_findings(spec_json))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def stage_share_figure(spec_json: str):
+    from . import viz
+
+    return viz.stage_share_figure(cost_report(spec_json).stages)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def block_diagram(spec_json: str, block_name: str) -> str:
+    from . import viz
+    from .shapes import infer_shapes
+
+    spec = ModelSpec.from_json(spec_json)
+    shape = next(s for s in infer_shapes(spec) if s.block == block_name)
+    si, bi = spec.find_block(block_name)
+    return viz.block_dot(spec.stages[si].blocks[bi], shape.input)
+
+
+@st.cache_data(show_spinner=False)
+def module_names(spec_json: str) -> list[str]:
+    """Names of the multi-branch (Inception) blocks, in network order."""
+    return [b.name for _, _, _, b in ModelSpec.from_json(spec_json).iter_blocks() if b.is_module]

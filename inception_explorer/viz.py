@@ -105,8 +105,9 @@ def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = 
         for row in (1, 2):
             fig.add_vrect(x0=start - 0.5, x1=end + 0.5, fillcolor=STAGE_FILLS[k % 2], line_width=0, layer="below",
                           row=row, col=1)
-        fig.add_annotation(x=(start + end) / 2, y=1.0, yref="y domain", text=stage, showarrow=False,
-                           font=dict(size=10), yanchor="bottom", row=1, col=1)
+        # Stage names inside the top of the plot, so that they never collide with the subplot title above it.
+        fig.add_annotation(x=(start + end) / 2, y=0.99, yref="y domain", text=stage, showarrow=False,
+                           font=dict(size=10, color="#555"), yanchor="top", row=1, col=1)
     fig.update_yaxes(type="log", title_text="H*W*C", row=1, col=1)
     fig.update_yaxes(type="log", title_text="H / C", row=2, col=1)
     fig.update_xaxes(tickmode="array", tickvals=[-1, *x], ticktext=["input", *labels], tickangle=-60, row=2, col=1)

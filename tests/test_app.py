@@ -30,3 +30,16 @@ def test_choosing_a_preset_changes_the_totals():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Parameters (inference)"] == "23,834,568"
     assert metrics["Aux heads' parameters"] == f"{27_161_264 - 23_834_568:,}"
+
+
+def test_principles_page_flags_the_naive_modules():
+    at = _app()
+    at.switch_page("pages/principles.py").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="principles.preset").select("googlenet_naive").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Violations"]) >= 9  # principle 3 at every one of the nine naive modules
+    at.selectbox(key="principles.preset").select("inception_v3").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Violations"] == "0"

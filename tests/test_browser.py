@@ -76,3 +76,16 @@ def test_presets_page_in_a_real_browser(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "presets-1280.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_principles_page_draws_the_figures(server, browser, viewport):
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    page.goto(f"{server}/principles")
+    page.get_by_text("Balance of width and depth").wait_for(timeout=60_000)
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"principles-{viewport[0]}.png"), full_page=True)
+    page.close()

@@ -1,0 +1,42 @@
+"""Principles: representation size block by block against the four design principles of [R] §2."""
+
+import streamlit as st
+
+from inception_explorer.cached import (
+    block_diagram, module_names, principle_findings, preset_json, representation_figure, stage_share_figure,
+)
+from inception_explorer.presets import list_presets
+from inception_explorer.principles import PRINCIPLE_TITLES
+
+st.title("Design principles")
+st.caption("[R] §2: (1) avoid representational bottlenecks, especially early; (2) higher-dimensional "
+           "representations are easier to process locally; (3) spatial aggregation can be done over "
+           "lower-dimensional embeddings; (4) balance the width and depth of the network.")
+
+presets = {p.name: p for p in list_presets()}
+name = st.selectbox("Preset", list(presets), key="principles.preset", format_func=lambda n: presets[n].title)
+spec_json = preset_json(name)
+findings = principle_findings(spec_json)
+
+counts = findings["severity"].value_counts() if len(findings) else {}
+cols = st.columns(3)
+for col, severity in zip(cols, ("violation", "warning", "info")):
+    col.metric(f"{severity.capitalize()}s", int(counts.get(severity, 0)))
+
+st.plotly_chart(representation_figure(spec_json), width="stretch")
+st.subheader("Findings")
+if len(findings):
+    st.dataframe(findings[["severity", "principle", "stage", "block", "rule", "value", "threshold", "message"]],
+                 hide_index=True, width="stretch")
+else:
+    st.success("No finding: every block keeps to the four principles.")
+with st.expander("What the principles say"):
+    st.markdown("\n".join(f"- **{key}**: {title}" for key, title in PRINCIPLE_TITLES.items()))
+
+st.subheader("Balance of width and depth (principle 4)")
+st.plotly_chart(stage_share_figure(spec_json), width="stretch")
+
+st.subheader("Inside a block")
+block = st.selectbox("Block", module_names(spec_json), key="principles.block",
+                     help="Drawn bottom-up like the papers' figures: [G] Fig. 2, [R] Fig. 5 / 6 / 7 / 10")
+st.graphviz_chart(block_diagram(spec_json, block))
