@@ -219,19 +219,35 @@ def _aux_key(aux: Any, shape: Shape, spec: ModelSpec) -> Hashable:
     return ("aux", aux.model_copy(update={"name": "_", "after": "_"}), shape, spec.num_classes, spec.batch_norm)
 
 
+class _WithAuxHeads(nn.Module):
+    """The network as traced for counting: like ``eval()``, but every aux head also runs on its block's output,
+    so that one trace counts the blocks, the head and the aux heads (each a module of its own in the trace)."""
+
+    def __init__(self, net: InceptionNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        aux_logits = []
+        for name in self.net.block_names:
+            x = getattr(self.net, name)(x)
+            aux_logits += [getattr(self.net, aux_name)(x) for aux_name in self.net.aux_after.get(name, [])]
+        return (self.net.head(x), *aux_logits)
+
+
 def _count_whole_model(spec: ModelSpec, shapes: list[BlockShape]) -> dict[str, ModuleCost]:
-    """One trace of the whole network (the cold path): a ModuleCost per block and for the head."""
+    """One trace of the whole network (the cold path): a ModuleCost per block, the head and each aux head."""
     with uninitialized():
         model = InceptionNet(spec)
-    model = materialize(model).eval()
+    traced = _WithAuxHeads(materialize(model)).eval()
     x = _zeros(spec.in_channels, *spec.input_size)
-    analysis = _CostAnalysis(model, (x,))
-    params = parameter_count(model)
+    analysis = _CostAnalysis(traced, (x,))
+    params = parameter_count(traced)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         by_module = analysis.by_module_and_operator()
-        names = [s.block for s in shapes] + ["head"]
-        return {name: _module_cost(analysis, name, params.get(name, 0), by_module) for name in names}
+        names = [s.block for s in shapes] + ["head"] + [aux.name for aux in spec.aux_heads]
+        return {name: _module_cost(analysis, f"net.{name}", params.get(f"net.{name}", 0), by_module) for name in names}
 
 
 def _count_alone(module_factory, shape: Shape) -> ModuleCost:
@@ -255,13 +271,21 @@ def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
             missing.append(name)
         else:
             costs[name] = cost
+    outputs = {s.block: s.output for s in shapes}
+    aux_keys = {aux.name: _aux_key(aux, outputs[aux.after], spec) for aux in spec.aux_heads}
+    aux_costs: dict[str, ModuleCost] = {}
     traced = 0
-    if len(missing) > max(2, len(keys) // 2):
-        # Most of the network is new: one trace of the whole model is cheaper than many small ones.
-        costs.update(_count_whole_model(spec, shapes))
-        traced = len(keys)
+    if len(missing) > 2:
+        # More than an edited block and its successor are new: one trace of the whole model costs less than
+        # several small ones (each trace has a fixed cost, and new layer shapes dominate either way).
+        whole = _count_whole_model(spec, shapes)
+        traced = len(keys) + len(aux_keys)
         for name in keys:
-            memo.put(keys[name], costs[name])
+            costs[name] = whole[name]
+            memo.put(keys[name], whole[name])
+        for name, key in aux_keys.items():
+            aux_costs[name] = whole[name]
+            memo.put(key, whole[name])
     else:
         by_name = {s.block: s for s in shapes}
         for name in missing:
@@ -275,10 +299,10 @@ def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
             memo.put(keys[name], cost)
             traced += 1
 
-    outputs = {s.block: s.output for s in shapes}
-    aux_costs: dict[str, ModuleCost] = {}
     for aux in spec.aux_heads:
-        key = _aux_key(aux, outputs[aux.after], spec)
+        if aux.name in aux_costs:
+            continue
+        key = aux_keys[aux.name]
         cost = memo.get(key)
         if cost is None:
             cost = _count_alone(lambda: build_aux_head(aux, outputs[aux.after], spec), outputs[aux.after])
@@ -308,16 +332,21 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
         "macs_conv_linear": head.macs_conv_linear, "activations": head.activations,
     })
     blocks = pd.DataFrame(rows)
-    total_macs = int(blocks["macs"].sum())
-    total_params = int(blocks["params"].sum())
+    total_macs = sum(r["macs"] for r in rows)
+    total_params = sum(r["params"] for r in rows)
 
-    stages = (
-        blocks.groupby("stage", sort=False)
-        .agg(blocks=("block", "count"), params=("params", "sum"), macs=("macs", "sum"),
-             macs_conv_linear=("macs_conv_linear", "sum"), activations=("activations", "sum"),
-             input=("input", "first"), output=("output", "last"), representation=("representation", "last"))
-        .reset_index()
-    )
+    # One row per stage, in network order (a plain loop: pandas' groupby.agg costs more than the whole recount).
+    by_stage: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        st = by_stage.get(r["stage"])
+        if st is None:
+            st = by_stage[r["stage"]] = {"stage": r["stage"], "blocks": 0, "params": 0, "macs": 0,
+                                         "macs_conv_linear": 0, "activations": 0, "input": r["input"]}
+        st["blocks"] += 1
+        for key in ("params", "macs", "macs_conv_linear", "activations"):
+            st[key] += r[key]
+        st["output"], st["representation"] = r["output"], r["representation"]
+    stages = pd.DataFrame(list(by_stage.values()))
     stages["macs_share"] = stages["macs"] / max(total_macs, 1)
     stages["params_share"] = stages["params"] / max(total_params, 1)
 
@@ -346,8 +375,8 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
     totals = Totals(
         params=total_params,
         macs=total_macs,
-        macs_conv_linear=int(blocks["macs_conv_linear"].sum()),
-        activations=int(blocks["activations"].sum()),
+        macs_conv_linear=sum(r["macs_conv_linear"] for r in rows),
+        activations=sum(r["activations"] for r in rows),
         aux_params=sum(c.params for c in aux_costs.values()),
         aux_macs=sum(c.macs for c in aux_costs.values()),
     )
