@@ -74,3 +74,24 @@ def block_diagram(spec_json: str, block_name: str) -> str:
 def module_names(spec_json: str) -> list[str]:
     """Names of the multi-branch (Inception) blocks, in network order."""
     return [b.name for _, _, _, b in ModelSpec.from_json(spec_json).iter_blocks() if b.is_module]
+
+
+@st.cache_data(show_spinner="Counting again with plain fvcore and FlopCounterMode…", max_entries=64)
+def cross_check(spec_json: str):
+    from .costs import cross_check as _cross_check
+
+    return _cross_check(ModelSpec.from_json(spec_json), cost_report(spec_json))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def block_cost_figure(spec_json: str):
+    from . import viz
+
+    return viz.block_cost_figure(cost_report(spec_json).blocks)
+
+
+@st.cache_data(show_spinner=False)
+def googlenet_table1(spec_json: str) -> pd.DataFrame:
+    from .reference import googlenet_table1 as _table
+
+    return _table(cost_report(spec_json))

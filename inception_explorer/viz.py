@@ -254,3 +254,25 @@ def block_dot(block: Any, input_shape: Shape | None = None, title: str | None = 
         lines.append(f"  {node} -> concat;")
     lines.append("}")
     return "\n".join(lines)
+
+
+def block_cost_figure(blocks: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Where the multiply-adds and parameters go: two bar rows, one bar per block (``report.blocks``), coloured
+    by stage. Blocks without cost (pools) are kept so that the x axis reads like the network."""
+    blocks = blocks.reset_index(drop=True)
+    labels = _labels(blocks)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("MACs per block (one image, eval)", "Parameters per block"))
+    palette = ("#636efa", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
+    for k, (stage, start, end) in enumerate(_stage_spans(blocks)):
+        part = blocks.iloc[start:end + 1]
+        color = palette[k % len(palette)]
+        for row, column in ((1, "macs"), (2, "params")):
+            fig.add_trace(go.Bar(x=labels[start:end + 1], y=part[column].tolist(), name=stage, legendgroup=stage,
+                                 showlegend=row == 1, marker_color=color,
+                                 hovertemplate="%{x}<br>%{y:,}<extra>" + stage + "</extra>"), row=row, col=1)
+    fig.update_yaxes(title_text="MACs", row=1, col=1)
+    fig.update_yaxes(title_text="parameters", row=2, col=1)
+    fig.update_xaxes(tickangle=-60, categoryorder="array", categoryarray=labels, row=2, col=1)
+    fig.update_layout(title=title, height=560, bargap=0.15, legend=dict(orientation="h", y=1.12))
+    return fig

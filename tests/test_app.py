@@ -43,3 +43,21 @@ def test_principles_page_flags_the_naive_modules():
     at.selectbox(key="principles.preset").select("inception_v3").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Violations"] == "0"
+
+
+def test_costs_page_reconciles_and_shows_table1_beside_googlenet():
+    at = _app()
+    at.switch_page("pages/costs.py").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters (inference)"] == "6,998,552"
+    assert any("All three agree" in s.value for s in at.success)
+    frames = [df.value for df in at.dataframe]
+    table1 = next(f for f in frames if "ops (paper, M)" in f.columns)
+    assert set(table1.loc[table1["ops match"] == "no", "row"]) == {"convolution 7x7/2", "inception (5a)"}
+    at.selectbox(key="costs.preset").select("inception_v3").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["MACs"] == "5.731 G"
+    assert any("Exactly 5,731,282,144 MACs" in c.value for c in at.caption)
+    assert not any("ops (paper, M)" in df.value.columns for df in at.dataframe)

@@ -78,14 +78,22 @@ def test_presets_page_in_a_real_browser(server, browser):
     page.close()
 
 
+PAGES = {  # url path -> (text that appears once the page has rendered, plotly charts expected)
+    "costs": ("Beside [G] Table 1", 1),
+    "principles": ("Balance of width and depth", 2),
+}
+
+
 @pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
-def test_principles_page_draws_the_figures(server, browser, viewport):
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_renders_its_figures(server, browser, path, viewport):
+    marker, charts = PAGES[path]
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-    page.goto(f"{server}/principles")
-    page.get_by_text("Balance of width and depth").wait_for(timeout=60_000)
+    page.goto(f"{server}/{path}")
+    page.get_by_text(marker).wait_for(timeout=60_000)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= charts
     assert page.locator('[data-testid="stException"]').count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"principles-{viewport[0]}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{path}-{viewport[0]}.png"))
     page.close()

@@ -162,3 +162,15 @@ def test_dot_without_shapes_and_single_layer():
     block, _, _ = _block("googlenet", "conv1")
     dot = block_dot(block)
     assert "7x7/2 conv\\n64" in dot and '"Output"' in dot and "x" not in dot.split("Previous layer")[1].split('"')[0]
+
+
+def test_block_cost_figure_has_one_bar_per_block_and_adds_up(preset_report):
+    from inception_explorer.viz import block_cost_figure
+
+    report = preset_report("googlenet")
+    fig = block_cost_figure(report.blocks)
+    macs = [y for t in fig.data if t.yaxis == "y" for y in t.y]
+    params = [y for t in fig.data if t.yaxis == "y2" for y in t.y]
+    assert len(macs) == len(report.blocks) == len(params)
+    assert sum(macs) == report.totals.macs
+    assert sum(params) == report.totals.params
