@@ -95,3 +95,10 @@ def googlenet_table1(spec_json: str) -> pd.DataFrame:
     from .reference import googlenet_table1 as _table
 
     return _table(cost_report(spec_json))
+
+
+@st.cache_data(show_spinner="Building and counting each option with fvcore…", max_entries=256)
+def factorization_table(c_in: int, c_out: int, grid: int, n: int) -> pd.DataFrame:
+    from .factorization import compare
+
+    return compare(c_in, c_out, grid, n)

@@ -61,3 +61,26 @@ def test_costs_page_reconciles_and_shows_table1_beside_googlenet():
     assert metrics["MACs"] == "5.731 G"
     assert any("Exactly 5,731,282,144 MACs" in c.value for c in at.caption)
     assert not any("ops (paper, M)" in df.value.columns for df in at.dataframe)
+
+
+def test_factorization_lab_reproduces_the_papers_savings():
+    at = _app()
+    at.switch_page("pages/factorization.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["stacked_3x3", "macs"] / table.loc["nxn", "macs"] == 18 / 25  # n = 5 by default
+    at.number_input(key="fact.n").set_value(3).run()
+    table = at.dataframe[0].value.set_index("name")
+    assert round(table.loc["asymmetric", "saving"], 2) == 0.33
+    assert round(table.loc["two_2x2", "saving"], 2) == 0.11
+    at.number_input(key="fact.n").set_value(15).run()
+    at.number_input(key="fact.grid").set_value(8).run()  # n > grid: a clear message, no exception
+    assert not at.exception
+    assert any("larger than" in e.value for e in at.error)
+    for key, value in (("fact.n", 3), ("fact.c_in", 8), ("fact.c_out", 8)):
+        at.number_input(key=key).set_value(value).run()
+    at.button(key="fact.time").click().run()
+    assert not at.exception, at.exception
+    timings = at.dataframe[1].value
+    assert set(timings["name"]) == {"nxn", "stacked_3x3", "asymmetric", "two_2x2"}
+    assert (timings["forward_ms"] > 0).all()
