@@ -102,3 +102,11 @@ def factorization_table(c_in: int, c_out: int, grid: int, n: int) -> pd.DataFram
     from .factorization import compare
 
     return compare(c_in, c_out, grid, n)
+
+
+@st.cache_resource
+def store():
+    """The one Store of this server (a path, no open connection: safe to share between sessions)."""
+    from .store import Store
+
+    return Store()

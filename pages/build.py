@@ -1,0 +1,221 @@
+"""Build: start from a preset or a saved variant, edit stages and blocks, save, export, import, share a link.
+
+The draft (possibly invalid) lives in session state as JSON; everything shown is computed from the last valid
+network, so a bad edit shows its located problem and loses nothing. Saved variants live in the store on disk.
+"""
+
+import json
+
+import streamlit as st
+
+from inception_explorer import editing
+from inception_explorer.cached import cost_report, preset_json, store
+from inception_explorer.errors import SpecError
+from inception_explorer.presets import list_presets
+from inception_explorer.spec import BLOCK_KINDS, ModelSpec
+from inception_explorer.store import StoreError
+from inception_explorer.workbench import editable_fields, format_pair, parse_pair, read_upload
+
+DRAFT, VALID, HISTORY, SOURCE = "build.draft", "build.valid", "build.history", "build.source"
+presets = {p.name: p for p in list_presets()}
+
+
+def load(spec_json: str, source: str) -> None:
+    st.session_state[DRAFT] = spec_json
+    st.session_state[VALID] = spec_json
+    st.session_state[SOURCE] = source
+    st.session_state[HISTORY] = []
+
+
+def apply(edit, *args) -> None:
+    """Run one editing function on the draft; keep the previous draft for undo."""
+    draft = json.loads(st.session_state[DRAFT])
+    try:
+        new = edit(draft, *args)
+    except editing.EditError as exc:
+        st.session_state["build.message"] = ("error", str(exc))
+        return
+    history = editing.UndoHistory.from_list(st.session_state[HISTORY])
+    history.push(draft)
+    st.session_state[HISTORY] = history.to_list()
+    st.session_state[DRAFT] = json.dumps(new)
+
+
+# ---- where the draft comes from: the URL, a saved variant, or a preset --------------------------------------
+if DRAFT not in st.session_state:
+    wanted = st.query_params.get("variant")
+    try:
+        record = store().load_variant(wanted) if wanted else None
+    except (KeyError, SpecError, StoreError) as exc:
+        st.warning(f"Could not open the variant in the link: {exc}")
+        record = None
+    if record is not None:
+        load(record.spec.canonical_json(), f"variant {record.name}")
+    else:
+        load(preset_json("googlenet"), "preset googlenet")
+
+st.title("Build")
+saved = store().variant_names()
+with st.container(border=True):
+    cols = st.columns([3, 1])
+    choice = cols[0].selectbox(
+        "Start from", [f"preset {n}" for n in presets] + [f"variant {n}" for n in saved], key="build.start",
+        help="Presets are the papers' networks; variants are what you (or your instructor) saved.")
+    if cols[1].button("Load", key="build.load", width="stretch"):
+        kind, name = choice.split(" ", 1)
+        load(preset_json(name) if kind == "preset" else store().load_variant(name).spec.canonical_json(), choice)
+        st.query_params.clear()
+        st.rerun()
+
+draft = json.loads(st.session_state[DRAFT])
+spec, problems = editing.try_spec(draft)
+if spec is not None:
+    st.session_state[VALID] = spec.canonical_json()
+valid_json = st.session_state[VALID]
+report = cost_report(valid_json)
+base = cost_report(preset_json(st.session_state[SOURCE].split(" ", 1)[1])) if st.session_state[SOURCE].startswith("preset") else None
+
+st.caption(f"Editing **{draft.get('name', '?')}**, loaded from {st.session_state[SOURCE]}.")
+t = report.totals
+cols = st.columns(4)
+cols[0].metric("Parameters", f"{t.params:,}", delta=f"{t.params - base.totals.params:+,}" if base else None,
+               delta_color="inverse")
+cols[1].metric("MACs", f"{t.macs / 1e9:.3f} G", delta=f"{(t.macs - base.totals.macs) / 1e6:+,.1f} M" if base else None,
+               delta_color="inverse", help=f"{t.macs:,} multiply-adds per image (eval)")
+cols[2].metric("Aux heads' parameters", f"{t.aux_params:,}")
+cols[3].metric("Output", report.blocks.iloc[-2]["output"])
+
+message = st.session_state.pop("build.message", None)
+if message:
+    getattr(st, message[0])(message[1])
+by_block = editing.problems_by_block(problems, draft) if problems else {}
+if problems:
+    st.error("This edit makes the network invalid; the figures above are the last valid network. "
+             "Fix it or undo:\n\n" + "\n".join(f"- {p}" for p in problems))
+
+undo_cols = st.columns(3)
+if undo_cols[0].button("Undo", key="build.undo", disabled=not st.session_state[HISTORY]):
+    history = editing.UndoHistory.from_list(st.session_state[HISTORY])
+    st.session_state[DRAFT] = json.dumps(history.undo())
+    st.session_state[HISTORY] = history.to_list()
+    st.rerun()
+
+# ---- the editor -----------------------------------------------------------------------------------------------
+stages = draft["stages"]
+st.subheader("Stages and blocks")
+si = st.selectbox("Stage", range(len(stages)), key="build.stage",
+                  format_func=lambda i: f"{i}: {stages[i]['name']} ({len(stages[i]['blocks'])} blocks)")
+si = min(si, len(stages) - 1)
+blocks = stages[si]["blocks"]
+bi = st.selectbox("Block", range(len(blocks)), key="build.block",
+                  format_func=lambda i: f"{blocks[i].get('name')} · {blocks[i].get('kind')}")
+bi = min(bi, len(blocks) - 1)
+block = blocks[bi]
+kind_cls = BLOCK_KINDS.get(block.get("kind"))
+if kind_cls is not None:
+    st.caption(f"**{block.get('kind')}** · {kind_cls.source}. {(kind_cls.__doc__ or '').splitlines()[0]}")
+for text in by_block.get((si, bi), []):
+    st.error(text)
+
+version = abs(hash(json.dumps(block, sort_keys=True))) % 10**8  # new widgets whenever the block changes (undo, convert)
+with st.form(f"build.fields.{si}.{bi}.{version}"):
+    fields = editable_fields(block)
+    values = {}
+    form_cols = st.columns(4)
+    for k, field in enumerate(fields):
+        col = form_cols[k % 4]
+        key = f"build.f.{version}.{field.name}"
+        if field.kind == "int":
+            values[field.name] = col.number_input(field.name, value=int(field.value), step=1, key=key)
+        elif field.kind == "choice":
+            values[field.name] = col.selectbox(field.name, field.choices, index=field.choices.index(field.value), key=key)
+        elif field.kind == "bool":
+            values[field.name] = col.checkbox(field.name, value=field.value, key=key)
+        else:
+            values[field.name] = parse_pair(col.text_input(field.name, value=format_pair(field.value), key=key))
+    if not fields:
+        st.caption("A custom block: its branches are edited as JSON (export, edit, import).")
+    if st.form_submit_button("Apply", disabled=not fields):
+        changed = {name: v for name, v in values.items() if v != block.get(name)}
+        if changed:
+            def set_fields(d, si=si, bi=bi, changed=changed):
+                for name, value in changed.items():
+                    d = editing.set_block_field(d, si, bi, name, value)
+                return d
+
+            apply(set_fields)
+            st.rerun()
+
+ops = st.columns(5)
+if ops[0].button("Duplicate", key="build.dup"):
+    apply(editing.duplicate_block, si, bi)
+    st.rerun()
+if ops[1].button("Remove", key="build.remove"):
+    apply(editing.remove_block, si, bi)
+    st.rerun()
+if ops[2].button("Move up", key="build.up", disabled=bi == 0):
+    apply(editing.move_block, si, bi, si, bi - 1)
+    st.rerun()
+if ops[3].button("Move down", key="build.down", disabled=bi == len(blocks) - 1):
+    apply(editing.move_block, si, bi, si, bi + 1)
+    st.rerun()
+targets = editing.convertible_kinds(block.get("kind"))
+with ops[4].popover("Convert", disabled=not targets):
+    target = st.selectbox("To kind", targets, key="build.convert_to")
+    if st.button("Convert block", key="build.convert"):
+        converted, notes = editing.convert_block(block, target)
+        apply(editing.replace_block, si, bi, converted)
+        st.session_state["build.message"] = ("info", f"Converted to {target}. " + "; ".join(notes))
+        st.rerun()
+
+with st.expander("Network settings: input, classes, batch norm, stage name"):
+    settings = (tuple(draft["input_size"]), draft["num_classes"], draft["batch_norm"], stages[si]["name"])
+    with st.form(f"build.network.{abs(hash(settings)) % 10**8}"):
+        c = st.columns(4)
+        h = c[0].number_input("Input height", 1, 4096, int(draft["input_size"][0]), )
+        w = c[1].number_input("Input width", 1, 4096, int(draft["input_size"][1]), )
+        classes = c[2].number_input("Classes", 1, 100_000, int(draft["num_classes"]), )
+        bn = c[3].checkbox("Batch norm", value=bool(draft["batch_norm"]), )
+        stage_name = st.text_input("Name of this stage", value=stages[si]["name"], )
+        if st.form_submit_button("Apply"):
+            def set_network(d, h=h, w=w, classes=classes, bn=bn):
+                return {**d, "input_size": [int(h), int(w)], "num_classes": int(classes), "batch_norm": bool(bn)}
+
+            apply(set_network)
+            if stage_name != stages[si]["name"]:
+                apply(editing.rename_stage, si, stage_name)
+            st.rerun()
+
+# ---- keep and share ---------------------------------------------------------------------------------------------
+st.subheader("Save, export, import, share")
+keep = st.columns(2)
+with keep[0]:
+    name = st.text_input("Variant name", value=draft.get("name", ""), key="build.save_name")
+    if st.button("Save variant", key="build.save", disabled=spec is None,
+                 help=None if spec is not None else "Fix the problems first: only a valid network is saved"):
+        try:
+            store().save_variant(name, spec)
+        except (ValueError, StoreError) as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[SOURCE] = f"variant {name.strip()}"
+            st.query_params["variant"] = name.strip()
+            st.success(f"Saved **{name.strip()}**. Anyone on this server can open it with the link "
+                       f"`?variant={name.strip()}` on the Build page.")
+    st.download_button("Export JSON", data=ModelSpec.from_json(valid_json).to_json(),
+                       file_name=f"{draft.get('name', 'network')}.json", mime="application/json", key="build.export")
+with keep[1]:
+    upload = st.file_uploader("Import a spec (.json)", type=["json"], key="build.upload")
+    if upload is not None and st.session_state.get("build.uploaded") != upload.file_id:
+        st.session_state["build.uploaded"] = upload.file_id
+        try:
+            imported = read_upload(upload.getvalue())
+        except SpecError as exc:
+            st.session_state["build.message"] = ("error", f"Not imported ({upload.name}): {exc}. Nothing was changed.")
+        else:
+            apply(lambda d, imported=imported: imported.to_dict())
+            st.session_state[SOURCE] = f"file {upload.name}"
+        st.rerun()
+
+st.subheader("Blocks of the last valid network")
+st.dataframe(report.blocks, hide_index=True, width="stretch")
