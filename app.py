@@ -1,4 +1,9 @@
-"""Inception Explorer: the Streamlit entry point. It only sets up the page and routes to pages/."""
+"""Inception Explorer: the Streamlit entry point. It only sets up the page and routes to pages/.
+
+The page files are named ``*_page.py`` and their URLs given explicitly: a file named like its URL (pages/build.py
+at /build) is served by Streamlit's legacy pages/ discovery when a fresh server's first visitor opens that deep
+link, before app.py has run once, bypassing this navigation.
+"""
 
 import streamlit as st
 
@@ -6,10 +11,10 @@ st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", 
 st.session_state.setdefault("presets.selected", "googlenet")
 
 page = st.navigation([
-    st.Page("pages/presets.py", title="Presets", icon=":material/view_list:", default=True),
-    st.Page("pages/build.py", title="Build", icon=":material/construction:"),
-    st.Page("pages/costs.py", title="Costs", icon=":material/calculate:"),
-    st.Page("pages/principles.py", title="Principles", icon=":material/architecture:"),
-    st.Page("pages/factorization.py", title="Factorization lab", icon=":material/science:"),
+    st.Page("pages/presets_page.py", title="Presets", icon=":material/view_list:", default=True),
+    st.Page("pages/build_page.py", title="Build", icon=":material/construction:", url_path="build"),
+    st.Page("pages/costs_page.py", title="Costs", icon=":material/calculate:", url_path="costs"),
+    st.Page("pages/principles_page.py", title="Principles", icon=":material/architecture:", url_path="principles"),
+    st.Page("pages/factorization_page.py", title="Factorization lab", icon=":material/science:", url_path="factorization"),
 ])
 page.run()

@@ -34,7 +34,7 @@ def test_choosing_a_preset_changes_the_totals():
 
 def test_principles_page_flags_the_naive_modules():
     at = _app()
-    at.switch_page("pages/principles.py").run()
+    at.switch_page("pages/principles_page.py").run()
     assert not at.exception, at.exception
     at.selectbox(key="principles.preset").select("googlenet_naive").run()
     assert not at.exception, at.exception
@@ -47,7 +47,7 @@ def test_principles_page_flags_the_naive_modules():
 
 def test_costs_page_reconciles_and_shows_table1_beside_googlenet():
     at = _app()
-    at.switch_page("pages/costs.py").run()
+    at.switch_page("pages/costs_page.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Parameters (inference)"] == "6,998,552"
@@ -65,7 +65,7 @@ def test_costs_page_reconciles_and_shows_table1_beside_googlenet():
 
 def test_factorization_lab_reproduces_the_papers_savings():
     at = _app()
-    at.switch_page("pages/factorization.py").run()
+    at.switch_page("pages/factorization_page.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("name")
     assert table.loc["stacked_3x3", "macs"] / table.loc["nxn", "macs"] == 18 / 25  # n = 5 by default

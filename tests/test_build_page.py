@@ -29,7 +29,7 @@ def _build_page(query: dict | None = None) -> AppTest:
     for k, v in (query or {}).items():
         at.query_params[k] = v
     at.run()
-    at.switch_page("pages/build.py").run()
+    at.switch_page("pages/build_page.py").run()
     assert not at.exception, at.exception
     return at
 
