@@ -84,32 +84,27 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _check_range(problems: list[Problem], where: str, what: str, value, low: int, high: int) -> bool:
+    """Append a problem unless ``value`` is a whole number in [low, high]; True when it is."""
+    if not _is_int(value):
+        problems.append(Problem(where, f"{what} must be a whole number, got {value!r}"))
+    elif value < low:
+        problems.append(Problem(where, f"{what} must be >= {low}, got {value}"))
+    elif value > high:
+        problems.append(Problem(where, f"{what} must be <= {high}, got {value}"))
+    else:
+        return True
+    return False
+
+
 def validate(c_in: int, c_out: int, grid: int, n: int) -> None:
     """Raise one SpecError listing every bad argument (each message names the argument and its value)."""
     problems: list[Problem] = []
-    for what, value in (("c_in", c_in), ("c_out", c_out)):
-        if not _is_int(value):
-            problems.append(Problem(what, f"width must be a whole number, got {value!r}"))
-        elif value < 1:
-            problems.append(Problem(what, f"width must be >= 1, got {value}"))
-        elif value > MAX_CHANNELS:
-            problems.append(Problem(what, f"width must be <= {MAX_CHANNELS}, got {value}"))
-    grid_ok = False
-    if not _is_int(grid):
-        problems.append(Problem("grid", f"grid size must be a whole number, got {grid!r}"))
-    elif grid < 1:
-        problems.append(Problem("grid", f"grid size must be >= 1, got {grid}"))
-    elif grid > MAX_INPUT_SIZE:
-        problems.append(Problem("grid", f"grid size must be <= {MAX_INPUT_SIZE}, got {grid}"))
-    else:
-        grid_ok = True
-    if not _is_int(n):
-        problems.append(Problem("n", f"kernel size must be a whole number, got {n!r}"))
-    elif n < 1:
-        problems.append(Problem("n", f"kernel size must be >= 1, got {n}"))
-    elif n > MAX_KERNEL:
-        problems.append(Problem("n", f"kernel size must be <= {MAX_KERNEL}, got {n}"))
-    elif grid_ok and n > grid:
+    for where, value in (("c_in", c_in), ("c_out", c_out)):
+        _check_range(problems, where, "width", value, 1, MAX_CHANNELS)
+    grid_ok = _check_range(problems, "grid", "grid size", grid, 1, MAX_INPUT_SIZE)
+    n_ok = _check_range(problems, "n", "kernel size", n, 1, MAX_KERNEL)
+    if grid_ok and n_ok and n > grid:
         problems.append(Problem("n", f"kernel size {n} is larger than the {grid}x{grid} grid (n must be <= grid)"))
     if problems:
         raise SpecError(problems)
