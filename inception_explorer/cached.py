@@ -110,3 +110,14 @@ def store():
     from .store import Store
 
     return Store()
+
+
+def network_choices() -> dict[str, str]:
+    """label -> canonical spec JSON, for every preset and every saved variant (variants read fresh each run)."""
+    choices = {f"preset {p.name}": preset_json(p.name) for p in list_presets()}
+    for name in store().variant_names():
+        try:
+            choices[f"variant {name}"] = store().load_variant(name).spec.canonical_json()
+        except Exception:  # a variant that no longer parses is simply not offered
+            continue
+    return choices

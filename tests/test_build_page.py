@@ -131,3 +131,20 @@ def test_an_exported_spec_reads_back():
 
     with pytest.raises(SpecError, match="grid collapses"):
         read_upload(json.dumps(collapsing).encode())
+
+
+def test_compare_page_diffs_a_saved_variant_against_its_preset(home):
+    spec = get_preset("googlenet")
+    si, bi = spec.find_block("inception4c")
+    edited = spec.with_block(si, bi, spec.stages[si].blocks[bi].model_copy(update={"ch5x5": 32}))
+    Store(home / "store.sqlite").save_variant("narrow 4c", edited)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/compare_page.py").run()
+    assert not at.exception, at.exception
+    at.multiselect(key="compare.picked").set_value(["preset googlenet", "variant narrow 4c"]).run()
+    assert not at.exception, at.exception
+    totals = at.dataframe[0].value.set_index("network")
+    assert totals.loc["preset googlenet", "MACs"] - totals.loc["variant narrow 4c", "MACs"] == 5_970_944
+    diff = at.dataframe[1].value
+    assert diff.to_dict("records") == [{"block": "inception4c", "change": "changed", "details": "ch5x5: 64 -> 32"}]
