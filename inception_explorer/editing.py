@@ -684,3 +684,23 @@ class UndoHistory:
         history = cls(limit)
         history._states = [s for s in states if isinstance(s, str)][-limit:]
         return history
+
+
+def set_block_fields(d: dict[str, Any], si: int, bi: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Several fields of one block at once (a submitted form); values are not checked: ``try_spec`` reports them."""
+    for field, value in changes.items():
+        d = set_block_field(d, si, bi, field, value)
+    return _copy(d)
+
+
+def set_network(d: dict[str, Any], input_size: tuple[int, int] | None = None, num_classes: int | None = None,
+                batch_norm: bool | None = None) -> dict[str, Any]:
+    """The network-level settings: input size (H, W), number of classes, batch norm."""
+    d = _copy(d)
+    if input_size is not None:
+        d["input_size"] = [int(input_size[0]), int(input_size[1])]
+    if num_classes is not None:
+        d["num_classes"] = int(num_classes)
+    if batch_norm is not None:
+        d["batch_norm"] = bool(batch_norm)
+    return d

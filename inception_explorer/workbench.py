@@ -113,3 +113,18 @@ def diff_specs(a: ModelSpec, b: ModelSpec) -> "pd.DataFrame":
         if name not in blocks_a:
             rows.append({"block": name, "change": "added", "details": f"{blk.kind} in {stage}"})
     return pd.DataFrame(rows, columns=["block", "change", "details"])
+
+
+def totals_table(reports: dict[str, Any], findings: dict[str, "pd.DataFrame"]) -> "pd.DataFrame":
+    """One row per network (label -> CostReport, label -> findings frame): size, cost and principle findings."""
+    import pandas as pd
+
+    rows = []
+    for label, r in reports.items():
+        severities = findings[label]["severity"] if len(findings[label]) else pd.Series(dtype=str)
+        rows.append({
+            "network": label, "input": f"{r.spec.input_size[0]}x{r.spec.input_size[1]}", "params": r.totals.params,
+            "MACs": r.totals.macs, "aux params": r.totals.aux_params, "activations": r.totals.activations,
+            "violations": int((severities == "violation").sum()), "warnings": int((severities == "warning").sum()),
+        })
+    return pd.DataFrame(rows)

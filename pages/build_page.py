@@ -138,12 +138,7 @@ with st.form(f"build.fields.{si}.{bi}.{version}"):
     if st.form_submit_button("Apply", disabled=not fields):
         changed = {name: v for name, v in values.items() if v != block.get(name)}
         if changed:
-            def set_fields(d, si=si, bi=bi, changed=changed):
-                for name, value in changed.items():
-                    d = editing.set_block_field(d, si, bi, name, value)
-                return d
-
-            apply(set_fields)
+            apply(editing.set_block_fields, si, bi, changed)
             st.rerun()
 
 ops = st.columns(5)
@@ -178,10 +173,7 @@ with st.expander("Network settings: input, classes, batch norm, stage name"):
         bn = c[3].checkbox("Batch norm", value=bool(draft["batch_norm"]), )
         stage_name = st.text_input("Name of this stage", value=stages[si]["name"], )
         if st.form_submit_button("Apply"):
-            def set_network(d, h=h, w=w, classes=classes, bn=bn):
-                return {**d, "input_size": [int(h), int(w)], "num_classes": int(classes), "batch_norm": bool(bn)}
-
-            apply(set_network)
+            apply(editing.set_network, (h, w), classes, bn)
             if stage_name != stages[si]["name"]:
                 apply(editing.rename_stage, si, stage_name)
             st.rerun()
@@ -213,7 +205,7 @@ with keep[1]:
         except SpecError as exc:
             st.session_state["build.message"] = ("error", f"Not imported ({upload.name}): {exc}. Nothing was changed.")
         else:
-            apply(lambda d, imported=imported: imported.to_dict())
+            apply(lambda d: imported.to_dict())
             st.session_state[SOURCE] = f"file {upload.name}"
         st.rerun()
 

@@ -1,12 +1,11 @@
 """Compare: two or more presets or saved variants side by side."""
 
-import pandas as pd
 import streamlit as st
 
 from inception_explorer import viz
 from inception_explorer.cached import cost_report, network_choices, principle_findings
 from inception_explorer.spec import ModelSpec
-from inception_explorer.workbench import diff_specs
+from inception_explorer.workbench import diff_specs, totals_table
 
 st.title("Compare")
 choices = network_choices()
@@ -17,13 +16,7 @@ if len(picked) < 2:
     st.stop()
 
 reports = {label: cost_report(choices[label]) for label in picked}
-totals = pd.DataFrame([
-    {"network": label, "input": f"{r.spec.input_size[0]}x{r.spec.input_size[1]}", "params": r.totals.params,
-     "MACs": r.totals.macs, "aux params": r.totals.aux_params, "activations": r.totals.activations,
-     "violations": int((principle_findings(choices[label])["severity"] == "violation").sum()),
-     "warnings": int((principle_findings(choices[label])["severity"] == "warning").sum())}
-    for label, r in reports.items()
-])
+totals = totals_table(reports, {label: principle_findings(choices[label]) for label in picked})
 st.dataframe(totals, hide_index=True, width="stretch",
              column_config={"params": st.column_config.NumberColumn(format="localized"),
                             "MACs": st.column_config.NumberColumn("MACs", format="localized")})

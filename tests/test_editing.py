@@ -468,3 +468,16 @@ def test_undo_history_is_bounded():
     assert len(history) == 3
     assert [history.undo()["i"] for _ in range(3)] == [4, 3, 2]
     assert len(UndoHistory.from_list([json.dumps({"i": i}) for i in range(10)], limit=4)) == 4
+
+
+def test_set_block_fields_and_set_network_return_new_dicts():
+    from inception_explorer.editing import set_block_fields, set_network
+    from inception_explorer.presets import get_preset
+
+    d = get_preset("googlenet").to_dict()
+    e = set_block_fields(d, 2, 3, {"ch5x5": 32, "pool_proj": 16})
+    assert (e["stages"][2]["blocks"][3]["ch5x5"], e["stages"][2]["blocks"][3]["pool_proj"]) == (32, 16)
+    assert d["stages"][2]["blocks"][3]["ch5x5"] == 64  # input unchanged
+    f = set_network(d, (192, 160), 10, True)
+    assert (f["input_size"], f["num_classes"], f["batch_norm"]) == ([192, 160], 10, True)
+    assert d["input_size"] == [224, 224]
