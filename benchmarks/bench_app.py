@@ -35,8 +35,7 @@ def main() -> None:
     at.selectbox(key="build.start").select("preset inception_v3").run()
     at.button(key="build.load").click().run()
     at.selectbox(key="build.stage").select(2).run()
-    block = at.selectbox(key="build.block")
-    block.select(next(i for i, o in enumerate(block.options) if o.startswith("Mixed_6c "))).run()
+    at.selectbox(key="build.block.2").select("Mixed_6c").run()
 
     times = []
     for i in range(args.edits):

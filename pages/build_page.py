@@ -103,13 +103,15 @@ if undo_cols[0].button("Undo", key="build.undo", disabled=not st.session_state[H
 # ---- the editor -----------------------------------------------------------------------------------------------
 stages = draft["stages"]
 st.subheader("Stages and blocks")
-si = st.selectbox("Stage", range(len(stages)), key="build.stage",
-                  format_func=lambda i: f"{i}: {stages[i]['name']} ({len(stages[i]['blocks'])} blocks)")
+si = st.selectbox("Stage", range(len(stages)), key="build.stage", format_func=lambda i: f"{i}: {stages[i]['name']}")
 si = min(si, len(stages) - 1)
 blocks = stages[si]["blocks"]
-bi = st.selectbox("Block", range(len(blocks)), key="build.block",
-                  format_func=lambda i: f"{blocks[i].get('name')} · {blocks[i].get('kind')}")
-bi = min(bi, len(blocks) - 1)
+names = [b.get("name") for b in blocks]
+kinds = {b.get("name"): b.get("kind") for b in blocks}
+# One Block widget per stage, its options the block names: a widget whose options change under the same key
+# keeps showing the old label in the browser.
+chosen = st.selectbox("Block", names, key=f"build.block.{si}", format_func=lambda n: f"{n} · {kinds[n]}")
+bi = names.index(chosen) if chosen in names else 0
 block = blocks[bi]
 kind_cls = BLOCK_KINDS.get(block.get("kind"))
 if kind_cls is not None:
