@@ -10,10 +10,12 @@ import argparse
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 from .errors import SpecError
 from .spec import ModelSpec
+from .store import StoreError
 
 MAX_SPEC_BYTES = 2_000_000
 
@@ -149,6 +151,108 @@ def cmd_principles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe_config(args: argparse.Namespace, spec: ModelSpec):
+    from .probes import ProbeConfig, default_recipe
+
+    recipe = default_recipe(spec).model_dump()
+    for key, value in (("optimizer", args.optimizer), ("lr", args.lr), ("label_smoothing", args.label_smoothing),
+                       ("clip_grad_norm", args.clip), ("aux_heads", args.aux), ("bn_auxiliary", args.bn_aux),
+                       ("mixed_precision", args.amp), ("channels_last", args.channels_last)):
+        if value is not None:
+            recipe[key] = value
+    if args.clip == 0:
+        recipe["clip_grad_norm"] = None
+    data = {"source": "folder", "folder": args.data} if args.data else {"source": "synthetic", "num_classes": args.classes}
+    return ProbeConfig.from_dict({
+        "steps": args.steps, "batch_size": args.batch, "image_size": args.image_size, "width_multiplier": args.width,
+        "device": args.device, "seed": args.seed, "cpu_threads": args.threads, "data": data, "recipe": recipe,
+    })
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .probes import RunLog, follow, submit
+    from .probes.report import format_duration
+    from .store import Store
+
+    spec = load_spec(args.source)
+    config = _probe_config(args, spec)
+    store = Store()
+    run = submit(store, spec, config, label=args.label or spec.name)
+    print(f"run {run.id}: {spec.name} at {config.image_size}x{config.image_size}, width x{config.width_multiplier}, "
+          f"{config.steps} steps of {config.batch_size} on {run.device} (store {store.path})", flush=True)
+    if args.detach:
+        return 0
+    runs, last_print = RunLog(store), 0.0
+    try:
+        for run in follow(store, run.id):
+            if run.status == "queued":
+                print(f"  queued, {runs.queue_position(run)} in line for {run.device}", flush=True)
+            elif run.status == "running" and run.step and (time.monotonic() - last_print > 2 or run.step == run.steps_total):
+                last_print = time.monotonic()
+                m = runs.metrics([run.id]).iloc[-1]
+                eta = run.eta_seconds()
+                print(f"  step {run.step:>5}/{run.steps_total}  loss {m.loss:.4f}  acc {m.accuracy:.3f}  "
+                      f"{m.step_time * 1000:.0f} ms/step" + (f"  ETA {format_duration(eta)}" if eta is not None else ""), flush=True)
+    except KeyboardInterrupt:
+        print("  cancelling…", flush=True)
+        runs.request_cancel(run.id)
+        for run in follow(store, run.id):
+            pass
+    return _print_run_summary(runs.get(run.id))
+
+
+def _print_run_summary(run) -> int:
+    print(f"run {run.id}: {run.status}" + (f" — {run.error}" if run.error else ""))
+    s = run.summary
+    if s:
+        rows = [
+            ("device", f"{s['device_name']} ({s['precision']}{', channels_last' if s['channels_last'] else ''})"),
+            ("steps", f"{s['steps_done']}/{s['steps_total']}"),
+            ("params", f"{s['params']:,}"), ("MACs / image", f"{s['macs_per_image']:,} (forward" + (", aux heads included)" if run.spec.aux_heads else ")")),
+            ("throughput", f"{s['images_per_s']:.1f} images/s" if s["images_per_s"] else "-"),
+            ("time per step", f"{s['time_per_step'] * 1000:.1f} ms (median after warm-up)" if s["time_per_step"] else "-"),
+            ("peak memory", f"{s['peak_memory_bytes'] / 2**20:,.0f} MB ({s['peak_memory_kind']})"),
+            ("final loss", f"{s['final_loss']:.4f}" if s["final_loss"] is not None else "-"),
+            ("train accuracy", f"{s['train_accuracy']:.3f}" if s["train_accuracy"] is not None else "-"),
+            ("held-out accuracy", f"{s['heldout_accuracy']:.3f}" if s["heldout_accuracy"] is not None else "-"),
+            ("MACs/s achieved", f"{s['achieved_macs_per_s']:.3g} = {s['matmul_fraction']:.1%} of the measured matmul rate "
+                                f"{s['matmul_macs_per_s']:.3g}" if s["matmul_fraction"] else "-"),
+        ]
+        for k, v in rows:
+            print(f"  {k:<18} {v}")
+    return 0 if run.status == "done" else 1
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .probes import RunLog, reap
+    from .probes.report import runs_table
+    from .store import Store
+
+    store = Store()
+    reap(store)
+    runs = RunLog(store).list(limit=args.limit)
+    table = runs_table(runs)
+    if args.json:
+        print(table.to_json(orient="records", date_format="iso"))
+        return 0
+    if table.empty:
+        print(f"no probe runs in {store.path}")
+        return 0
+    cols = ["run", "variant", "status", "steps", "device", "images/s", "ms/step", "peak memory (MB)", "held-out acc"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from .probes import RunLog
+    from .store import Store
+
+    run = RunLog(Store()).request_cancel(args.run_id)
+    print(f"run {run.id}: {run.status}" + (" (cancel requested; the worker stops within a couple of seconds)"
+                                           if run.cancel_requested and run.is_active else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inception_explorer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +275,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="print a preset (or spec) as JSON")
     add_source(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("probe", help="train a short probe in a background worker and follow it (Ctrl-C cancels)")
+    p.add_argument("source", help="a preset name or a spec .json file")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--width", type=float, default=0.25, help="width multiplier applied to every channel count")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--classes", type=int, default=10, help="classes of the built-in synthetic set")
+    p.add_argument("--data", help="an ImageFolder tree under the data root ($INCEPTION_EXPLORER_DATA_ROOT)")
+    p.add_argument("--optimizer", choices=["sgd", "rmsprop"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--clip", type=float, help="gradient-norm clipping (0 turns it off)")
+    p.add_argument("--aux", action=argparse.BooleanOptionalAction, help="train the aux heads")
+    p.add_argument("--bn-aux", action=argparse.BooleanOptionalAction, help="BN-auxiliary ([R] §10)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="mixed precision on CUDA")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="channels_last on CUDA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores but one)")
+    p.add_argument("--label", help="the name the run is listed under")
+    p.add_argument("--detach", action="store_true", help="queue it and return at once")
+    p.set_defaults(func=cmd_probe)
+    p = sub.add_parser("runs", help="list stored probe runs")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("cancel", help="cancel a queued or running probe")
+    p.add_argument("run_id")
+    p.set_defaults(func=cmd_cancel)
     return parser
 
 
@@ -185,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(str(p) for p in exc.problems)
         print(f"error: invalid spec ({len(exc.problems)} problem{'s' if len(exc.problems) > 1 else ''}): {problems}",
               file=sys.stderr)
-    except (UsageError, KeyError, OSError) as exc:
+    except (UsageError, KeyError, OSError, ValueError, StoreError) as exc:  # DataError is a ValueError
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
     return 2

@@ -27,7 +27,6 @@ excluded, as in the paper's arithmetic), for one image.
 from __future__ import annotations
 
 import math
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .devices import device_name, resolve_device, synchronize
 from .blocks import make_branch
 from .costs import count_module
 from .errors import Problem, SpecError
@@ -222,34 +222,15 @@ def compare(c_in: int, c_out: int, grid: int, n: int, batch_norm: bool = False) 
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise SpecError(Problem("device", "device 'cuda' was asked for but no CUDA device is available"))
-        return torch.device("cuda")
-    raise SpecError(Problem("device", f"device must be 'cpu', 'cuda' or 'auto', got {device!r}"))
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 def _median_ms(fn, repeats: int, warmup: int, device: torch.device) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         fn()
-    sync()
+    synchronize(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        sync()
+        synchronize(device)
         times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
 

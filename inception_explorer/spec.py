@@ -107,7 +107,11 @@ def _pool_padding(v: Any) -> Pair:
     return _pair(v, "padding", 0, MAX_KERNEL)
 
 
-Width = Annotated[int, Field(strict=True, ge=1, le=MAX_CHANNELS)]
+class _IsWidth:
+    """Marks a field as a channel count, so that ``ModelSpec.with_width_multiplier`` can find every width."""
+
+
+Width = Annotated[int, Field(strict=True, ge=1, le=MAX_CHANNELS), _IsWidth()]
 Kernel = Annotated[Pair, BeforeValidator(lambda v: _pair(v, "kernel", 1, MAX_KERNEL))]
 Stride = Annotated[Pair, BeforeValidator(lambda v: _pair(v, "stride", 1, MAX_STRIDE))]
 ConvPadding = Annotated[Union[Pair, Literal["same"]], BeforeValidator(_conv_padding)]
@@ -710,6 +714,15 @@ class ModelSpec(_Data):
             data["num_classes"] = num_classes
         return validate(ModelSpec.from_dict(data))
 
+    def with_width_multiplier(self, multiplier: float) -> "ModelSpec":
+        """The same network with every channel count (conv widths, aux heads' widths) scaled by ``multiplier``,
+        rounded, at least 1: the knob that makes a probe fit a CPU (MobileNet's "width multiplier")."""
+        if not 0 < multiplier <= 4:
+            raise SpecError([Problem("width multiplier", f"must be in (0, 4], got {multiplier}")])
+        if multiplier == 1:
+            return self
+        return ModelSpec.from_dict(_scale_widths(self, multiplier))
+
     def without_aux(self) -> "ModelSpec":
         """The same network without auxiliary heads (they run only in training; some do not fit small inputs)."""
         return self.model_copy(update={"aux_heads": ()})
@@ -721,6 +734,21 @@ class ModelSpec(_Data):
             block.model_dump(mode="json", by_alias=True) if isinstance(block, BaseModel) else block
         )
         return ModelSpec.from_dict(data)
+
+
+def _scale_widths(value: Any, multiplier: float) -> Any:
+    """``value`` as JSON data with every ``Width`` field scaled (see ``ModelSpec.with_width_multiplier``)."""
+    if isinstance(value, BaseModel):
+        out = {}
+        for name, field in type(value).model_fields.items():
+            v = getattr(value, name)
+            if any(isinstance(m, _IsWidth) for m in field.metadata):
+                v = max(1, round(v * multiplier))
+            out[field.alias or name] = _scale_widths(v, multiplier)
+        return out
+    if isinstance(value, (tuple, list)):
+        return [_scale_widths(v, multiplier) for v in value]
+    return value
 
 
 def block_from_dict(data: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The embedded store on disk: saved variants now, training probes later (one SQLite file, WAL mode).
+"""The embedded store on disk: saved variants and training-probe runs (one SQLite file, WAL mode).
 
 A user's work outlives a page reload and a server restart because it lives here, not in Streamlit's session
 state. The location is ``$INCEPTION_EXPLORER_HOME/store.sqlite``, by default ``./.inception_explorer/``.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .spec import MAX_NAME_LENGTH, ModelSpec
 
@@ -23,6 +24,45 @@ CREATE TABLE IF NOT EXISTS variants (
     spec_json TEXT NOT NULL,
     created REAL NOT NULL,
     updated REAL NOT NULL
+);
+-- Training probes (inception_explorer/probes/records.py reads and writes these).
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,              -- queue order
+    workspace TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL,               -- the variant's name when it was submitted
+    status TEXT NOT NULL,              -- queued, starting, running, done, failed, cancelled
+    device TEXT NOT NULL,              -- cpu, cuda, cuda:1, ...
+    spec_json TEXT NOT NULL,           -- snapshot of what was trained, after input size and width multiplier
+    config_json TEXT NOT NULL,         -- snapshot of the probe config (steps, batch, data, recipe)
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    heartbeat REAL,                    -- last sign of life from the worker
+    worker TEXT,                       -- who runs it: "local:HOST:PID:START_TICKS" (see probes/runner.py)
+    step INTEGER NOT NULL DEFAULT 0,
+    steps_total INTEGER NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    summary_json TEXT                  -- throughput, memory, accuracy, ... once measured
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, device, seq);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    loss REAL NOT NULL,                -- what was minimised: main + weighted aux
+    main_loss REAL NOT NULL,
+    aux_loss REAL,                     -- the weighted sum of the aux heads' losses
+    accuracy REAL NOT NULL,            -- training accuracy of the batch
+    step_time REAL NOT NULL,           -- seconds
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS device_rates (
+    device_name TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    macs_per_s REAL NOT NULL,          -- measured dense matmul rate, multiply-adds per second
+    measured REAL NOT NULL,
+    PRIMARY KEY (device_name, dtype)
 );
 """
 
@@ -60,10 +100,21 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=5.0)
 
-    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self.transaction() as db:
+            return db.execute(sql, args).fetchall()
+
+    @contextmanager
+    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One connection, one transaction: committed on success, rolled back on error. ``immediate`` takes the
+        write lock at once, so that a read-then-write (claiming a queued run) cannot race another process."""
         try:
-            with closing(self._connect()) as db, db:
-                return db.execute(sql, args).fetchall()
+            with closing(self._connect()) as db:
+                db.execute("PRAGMA foreign_keys=ON")
+                if immediate:
+                    db.execute("BEGIN IMMEDIATE")
+                with db:
+                    yield db
         except sqlite3.Error as exc:
             raise StoreError(f"the store at {self.path} could not be used: {exc}") from None
 
@@ -80,7 +131,7 @@ class Store:
         """Save (or overwrite) a named variant. The spec is stored as its canonical JSON."""
         name = self.check_name(name)
         now = time.time()
-        self._run(
+        self.query(
             "INSERT INTO variants(name, spec_json, created, updated) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET spec_json = excluded.spec_json, updated = excluded.updated",
             (name, spec.canonical_json(), now, now),
@@ -88,14 +139,14 @@ class Store:
         return self.load_variant(name)
 
     def load_variant(self, name: str) -> VariantRecord:
-        rows = self._run("SELECT name, spec_json, created, updated FROM variants WHERE name = ?", (name,))
+        rows = self.query("SELECT name, spec_json, created, updated FROM variants WHERE name = ?", (name,))
         if not rows:
             raise KeyError(f"no saved variant named {name!r}")
         n, spec_json, created, updated = rows[0]
         return VariantRecord(n, ModelSpec.from_json(spec_json), created, updated)
 
     def variant_names(self) -> list[str]:
-        return [r[0] for r in self._run("SELECT name FROM variants ORDER BY updated DESC")]
+        return [r[0] for r in self.query("SELECT name FROM variants ORDER BY updated DESC")]
 
     def delete_variant(self, name: str) -> None:
-        self._run("DELETE FROM variants WHERE name = ?", (name,))
+        self.query("DELETE FROM variants WHERE name = ?", (name,))

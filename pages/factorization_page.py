@@ -4,7 +4,8 @@ import streamlit as st
 
 from inception_explorer.cached import factorization_table
 from inception_explorer.errors import SpecError
-from inception_explorer.factorization import device_name, resolve_device, time_options
+from inception_explorer.devices import device_name, resolve_device
+from inception_explorer.factorization import time_options
 
 st.title("Factorization lab")
 st.caption("[R] §3.1: a 5x5 becomes two 3x3 ((9+9)/25: 28% cheaper); §3.2: a 3x3 becomes 3x1 + 1x3 (33% cheaper; "

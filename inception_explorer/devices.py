@@ -1,0 +1,62 @@
+"""Where things run: choosing a device, naming it, and measuring what it can do.
+
+Every GPU path has a CPU path: ``resolve_device("auto")`` is CUDA when torch sees one and the CPU otherwise.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import statistics
+import time
+
+import torch
+
+from .errors import Problem, SpecError
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a torch device; a CUDA device that is not there is a
+    ``SpecError`` naming the ``device`` setting."""
+    device = (device or "auto").strip()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if re.fullmatch(r"cuda(:\d+)?", device):
+        if not torch.cuda.is_available():
+            raise SpecError(Problem("device", f"device {device!r} was asked for but no CUDA device is available"))
+        dev = torch.device(device)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise SpecError(Problem("device", f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices"))
+        return dev
+    raise SpecError(Problem("device", f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"))
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 7) -> float:
+    """The device's dense matmul rate in multiply-adds per second: the median over ``repeats`` square matmuls
+    (1024 on a CPU, 4096 on a GPU) after a warm-up. The yardstick for a probe's achieved MACs/s."""
+    n = 4096 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    for _ in range(2):
+        a @ b
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return n**3 / statistics.median(times)

@@ -1,0 +1,223 @@
+"""Probe runs and their metrics in the store (the ``runs``, ``metrics`` and ``device_rates`` tables of store.py).
+
+A run's life: ``queued`` -> ``starting`` (claimed, a worker is being started) -> ``running`` -> ``done``,
+``failed`` (with the reason) or ``cancelled`` (with what it measured so far). Every state change is one SQL
+statement guarded by the state it leaves, so two processes (the app, a worker, the CLI) can never both move a run.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import pandas as pd
+
+from ..spec import ModelSpec
+from ..store import Store
+from .config import ProbeConfig
+from .train import StepMetrics
+
+QUEUED, STARTING, RUNNING, DONE, FAILED, CANCELLED = "queued", "starting", "running", "done", "failed", "cancelled"
+ACTIVE = (STARTING, RUNNING)
+FINISHED = (DONE, FAILED, CANCELLED)
+
+_COLUMNS = ("id, seq, workspace, label, status, device, spec_json, config_json, created, started, finished, "
+            "heartbeat, worker, step, steps_total, cancel_requested, error, summary_json")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    seq: int
+    workspace: str
+    label: str
+    status: str
+    device: str
+    spec_json: str
+    config_json: str
+    created: float
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    worker: str | None
+    step: int
+    steps_total: int
+    cancel_requested: bool
+    error: str | None
+    summary: dict | None
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "RunRecord":
+        *head, cancel, error, summary_json = row
+        return cls(*head, bool(cancel), error, json.loads(summary_json) if summary_json else None)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec.from_json(self.spec_json)
+
+    @property
+    def config(self) -> ProbeConfig:
+        return ProbeConfig.from_json(self.config_json)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / self.steps_total) if self.steps_total else 0.0
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Seconds left at the pace so far (data, steps and writes included), once a step has been made."""
+        if self.status != RUNNING or not self.step or self.started is None:
+            return None
+        elapsed = (now or time.time()) - self.started
+        return elapsed / self.step * (self.steps_total - self.step)
+
+
+class RunLog:
+    """Reads and writes probe runs in a ``Store``."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # ---- creating and reading --------------------------------------------------------------------------------
+
+    def create(self, label: str, spec: ModelSpec, config: ProbeConfig, device: str, workspace: str = "") -> RunRecord:
+        run_id = secrets.token_hex(8)
+        with self.store.transaction(immediate=True) as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+            db.execute(
+                "INSERT INTO runs(id, seq, workspace, label, status, device, spec_json, config_json, created, steps_total) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, seq, workspace, label, QUEUED, device, spec.canonical_json(), config.to_json(), time.time(), config.steps),
+            )
+        return self.get(run_id)
+
+    def get(self, run_id: str) -> RunRecord:
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise KeyError(f"no probe run {run_id!r}")
+        return RunRecord.from_row(rows[0])
+
+    def list(self, workspace: str | None = None, statuses: Iterable[str] | None = None, limit: int = 500) -> list[RunRecord]:
+        """Newest first."""
+        where, args = [], []
+        if workspace is not None:
+            where.append("workspace = ?")
+            args.append(workspace)
+        if statuses is not None:
+            statuses = list(statuses)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        sql = f"SELECT {_COLUMNS} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY seq DESC LIMIT ?"
+        return [RunRecord.from_row(r) for r in self.store.query(sql, (*args, limit))]
+
+    def queue_position(self, run: RunRecord) -> int | None:
+        """1 for the next run to start on its device, None when the run is not waiting."""
+        if run.status != QUEUED:
+            return None
+        rows = self.store.query("SELECT COUNT(*) FROM runs WHERE status = ? AND device = ? AND seq < ?",
+                               (QUEUED, run.device, run.seq))
+        return rows[0][0] + 1
+
+    def metrics(self, run_ids: Iterable[str]) -> pd.DataFrame:
+        """Per-step metrics of the runs: run_id, step, loss, main_loss, aux_loss, accuracy, step_time."""
+        run_ids = list(run_ids)
+        cols = ["run_id", "step", "loss", "main_loss", "aux_loss", "accuracy", "step_time"]
+        if not run_ids:
+            return pd.DataFrame(columns=cols)
+        rows = self.store.query(
+            f"SELECT {', '.join(cols)} FROM metrics WHERE run_id IN ({', '.join('?' * len(run_ids))}) ORDER BY run_id, step",
+            tuple(run_ids),
+        )
+        return pd.DataFrame(rows, columns=cols)
+
+    # ---- state changes ---------------------------------------------------------------------------------------
+
+    def claim(self, limit_per_device: int) -> list[RunRecord]:
+        """Move the oldest queued runs to ``starting``, at most ``limit_per_device`` active per device, in one
+        write transaction (so two dispatchers cannot start the same run or overfill a device)."""
+        now = time.time()
+        claimed = []
+        with self.store.transaction(immediate=True) as db:
+            active = dict(db.execute("SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device", ACTIVE).fetchall())
+            for run_id, device in db.execute("SELECT id, device FROM runs WHERE status = ? ORDER BY seq", (QUEUED,)).fetchall():
+                if active.get(device, 0) >= limit_per_device:
+                    continue
+                db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?", (STARTING, now, run_id, QUEUED))
+                active[device] = active.get(device, 0) + 1
+                claimed.append(run_id)
+        return [self.get(i) for i in claimed]
+
+    def set_worker(self, run_id: str, worker: str) -> None:
+        self.store.query("UPDATE runs SET worker = ?, heartbeat = ? WHERE id = ?", (worker, time.time(), run_id))
+
+    def start(self, run_id: str, worker: str) -> bool:
+        """``starting`` -> ``running``; False if the run is no longer waiting for this worker (cancelled, failed)."""
+        now = time.time()
+        with self.store.transaction() as db:
+            cur = db.execute("UPDATE runs SET status = ?, started = ?, heartbeat = ?, worker = ? WHERE id = ? AND status = ?",
+                             (RUNNING, now, now, worker, run_id, STARTING))
+            return cur.rowcount == 1
+
+    def beat(self, run_id: str) -> bool:
+        """The worker is alive; returns whether a cancel was asked for."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), run_id))
+            row = db.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def record_steps(self, run_id: str, steps: list[StepMetrics]) -> None:
+        if not steps:
+            return
+        with self.store.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO metrics(run_id, step, loss, main_loss, aux_loss, accuracy, step_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, m.step, m.loss, m.main_loss, m.aux_loss, m.accuracy, m.step_time) for m in steps],
+            )
+            db.execute("UPDATE runs SET step = ?, heartbeat = ? WHERE id = ?", (steps[-1].step, time.time(), run_id))
+
+    def finish(self, run_id: str, status: str, summary: dict | None = None, error: str | None = None) -> bool:
+        """An active (or queued) run ends as ``status``. A run that already ended keeps its first ending."""
+        assert status in FINISHED
+        with self.store.transaction() as db:
+            cur = db.execute(
+                "UPDATE runs SET status = ?, finished = ?, error = ?, summary_json = COALESCE(?, summary_json) "
+                "WHERE id = ? AND status IN (?, ?, ?)",
+                (status, time.time(), error, json.dumps(summary) if summary is not None else None, run_id, QUEUED, *ACTIVE),
+            )
+            return cur.rowcount == 1
+
+    def request_cancel(self, run_id: str) -> RunRecord:
+        """A queued run is cancelled at once; a running one is flagged and its worker stops within a couple of
+        seconds, keeping what it measured. A finished run is left as it is."""
+        with self.store.transaction(immediate=True) as db:
+            db.execute("UPDATE runs SET status = ?, finished = ?, error = 'cancelled before it started' WHERE id = ? AND status = ?",
+                       (CANCELLED, time.time(), run_id, QUEUED))
+            db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)", (run_id, *ACTIVE))
+        return self.get(run_id)
+
+    def delete(self, run_id: str) -> None:
+        """Forget a finished run and its metrics (an active run must be cancelled first)."""
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ? AND run_id IN (SELECT id FROM runs WHERE status IN (?, ?, ?))",
+                       (run_id, *FINISHED))
+            db.execute("DELETE FROM runs WHERE id = ? AND status IN (?, ?, ?)", (run_id, *FINISHED))
+
+    # ---- the device yardstick ----------------------------------------------------------------------------------
+
+    def matmul_rate(self, device_name: str, dtype: str) -> float | None:
+        rows = self.store.query("SELECT macs_per_s FROM device_rates WHERE device_name = ? AND dtype = ?", (device_name, dtype))
+        return rows[0][0] if rows else None
+
+    def save_matmul_rate(self, device_name: str, dtype: str, macs_per_s: float) -> None:
+        self.store.query("INSERT OR REPLACE INTO device_rates(device_name, dtype, macs_per_s, measured) VALUES (?, ?, ?, ?)",
+                        (device_name, dtype, macs_per_s, time.time()))

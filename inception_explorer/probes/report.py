@@ -1,0 +1,80 @@
+"""Probe runs as tables: pure functions from run records (and metrics) to DataFrames, for the app, CLI and CSV."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from .records import QUEUED, RUNNING, RunRecord
+
+
+def _status_text(run: RunRecord, position: int | None = None, now: float | None = None) -> str:
+    if run.status == QUEUED:
+        return f"queued ({position} in line)" if position else "queued"
+    if run.status == RUNNING:
+        eta = run.eta_seconds(now)
+        return f"running, step {run.step}/{run.steps_total}" + (f", about {format_duration(eta)} left" if eta is not None else "")
+    return run.status
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def runs_table(runs: list[RunRecord], positions: dict[str, int] | None = None, now: float | None = None) -> pd.DataFrame:
+    """One row per run: what it trained, where, and what it measured (empty cells until measured)."""
+    now = now or time.time()
+    rows = []
+    for r in runs:
+        s, c = r.summary or {}, r.config
+        rows.append({
+            "run": r.id,
+            "variant": r.label,
+            "status": _status_text(r, (positions or {}).get(r.id), now),
+            "steps": f"{r.step}/{r.steps_total}",
+            "device": s.get("device_name") or r.device,
+            "image size": c.image_size,
+            "width x": c.width_multiplier,
+            "batch": c.batch_size,
+            "recipe": describe_recipe(c),
+            "images/s": s.get("images_per_s"),
+            "ms/step": s["time_per_step"] * 1000 if s.get("time_per_step") else None,
+            "peak memory (MB)": s["peak_memory_bytes"] / 2**20 if s.get("peak_memory_bytes") else None,
+            "final loss": s.get("final_loss"),
+            "train acc": s.get("train_accuracy"),
+            "held-out acc": s.get("heldout_accuracy"),
+            "params": s.get("params"),
+            "MACs/image": s.get("macs_per_image"),
+            "% of matmul rate": s["matmul_fraction"] * 100 if s.get("matmul_fraction") else None,
+            "error": r.error or "",
+            "submitted": pd.Timestamp(r.created, unit="s"),
+        })
+    return pd.DataFrame(rows)
+
+
+def describe_recipe(config) -> str:
+    r = config.recipe
+    parts = [f"{r.optimizer} lr {r.lr:g}"]
+    if r.label_smoothing:
+        parts.append(f"label smoothing {r.label_smoothing:g}")
+    parts.append("aux heads" if r.aux_heads else "no aux")
+    if r.bn_auxiliary:
+        parts.append("BN-aux")
+    if r.clip_grad_norm:
+        parts.append(f"clip {r.clip_grad_norm:g}")
+    return ", ".join(parts)
+
+
+def metrics_csv(runs: list[RunRecord], metrics: pd.DataFrame) -> str:
+    """Every step of the runs with the run's variant, device and config beside it: one CSV to compare elsewhere."""
+    meta = pd.DataFrame([{"run_id": r.id, "variant": r.label, "status": r.status, "device": r.device,
+                          "config": r.config_json} for r in runs])
+    if metrics.empty:
+        return meta.to_csv(index=False)
+    return meta.merge(metrics, on="run_id", how="right").to_csv(index=False)

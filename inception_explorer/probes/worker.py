@@ -1,0 +1,118 @@
+"""The probe worker process: ``python -m inception_explorer.probes.worker RUN_ID --store PATH``.
+
+It trains one run and reports to the store: a heartbeat every second (from a thread, so that a long step does not
+look like a dead worker), metrics in small batches, and the outcome. A cancel flag is seen within a second; if
+the current step is still not over ``CANCEL_GRACE`` seconds later, the worker records the run as cancelled (its
+metrics are already stored) and exits at once. As it exits it starts the next queued run (``dispatch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+import traceback
+
+from ..errors import SpecError
+from ..store import Store
+from .data import DataError
+from .records import CANCELLED, DONE, FAILED, RunLog
+from .runner import dispatch, worker_token
+
+HEARTBEAT_EVERY = 1.0
+FLUSH_EVERY = 0.5
+CANCEL_GRACE = 3.0
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, runs: RunLog, run_id: str):
+        super().__init__(name="probe-heartbeat", daemon=True)
+        self.runs, self.run_id = runs, run_id
+        self.cancel = threading.Event()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        cancel_seen = None
+        while not self.done.wait(HEARTBEAT_EVERY):
+            try:
+                if self.runs.beat(self.run_id):
+                    self.cancel.set()
+                    cancel_seen = cancel_seen or time.monotonic()
+            except Exception:  # a busy store: try again next beat
+                continue
+            if cancel_seen and time.monotonic() - cancel_seen > CANCEL_GRACE and not self.done.is_set():
+                self.runs.finish(self.run_id, CANCELLED, error="cancelled during a step; metrics up to the last finished step kept")
+                os._exit(0)
+
+
+def run_probe(store: Store, run_id: str) -> str:
+    """Train run ``run_id`` in this process, recording everything; returns the final status."""
+    import torch
+
+    from ..devices import device_name, measure_matmul_rate
+    from .data import make_dataset
+    from .train import ProbeFailed, train_probe
+
+    runs = RunLog(store)
+    if not runs.start(run_id, worker_token(os.getpid())):
+        return runs.get(run_id).status  # cancelled (or reaped) before it started
+    run = runs.get(run_id)
+    heartbeat = _Heartbeat(runs, run_id)
+    heartbeat.start()
+    pending, last_flush = [], time.monotonic()
+
+    def on_step(m) -> None:
+        nonlocal last_flush
+        pending.append(m)
+        if time.monotonic() - last_flush >= FLUSH_EVERY:
+            runs.record_steps(run_id, pending)
+            pending.clear()
+            last_flush = time.monotonic()
+
+    try:
+        config, spec = run.config, run.spec
+        device = torch.device(run.device)
+        if device.type == "cpu":
+            torch.set_num_threads(config.threads())
+        dataset = make_dataset(config.data, config.image_size, config.seed, channels=spec.in_channels)
+        dtype = "bf16" if device.type == "cuda" and config.recipe.mixed_precision and torch.cuda.is_bf16_supported() else "fp32"
+        name = device_name(device)
+        rate = runs.matmul_rate(name, dtype)
+        if rate is None:
+            rate = measure_matmul_rate(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
+            runs.save_matmul_rate(name, dtype, rate)
+        summary = train_probe(spec, config, dataset, device, on_step=on_step,
+                              should_stop=heartbeat.cancel.is_set, matmul_rate=rate)
+        runs.record_steps(run_id, pending)
+        status = CANCELLED if summary.cancelled else DONE
+        runs.finish(run_id, status, summary.to_dict(),
+                    error=f"cancelled after {summary.steps_done} of {summary.steps_total} steps" if summary.cancelled else None)
+        return status
+    except (ProbeFailed, SpecError, DataError) as exc:
+        runs.record_steps(run_id, pending)
+        runs.finish(run_id, FAILED, error=str(exc))
+        return FAILED
+    except BaseException as exc:  # anything else: say what it was, keep the traceback in the run's log
+        traceback.print_exc()
+        runs.record_steps(run_id, pending)
+        runs.finish(run_id, FAILED, error=f"unexpected error in the worker: {type(exc).__name__}: {exc}")
+        return FAILED
+    finally:
+        heartbeat.done.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inception_explorer.probes.worker")
+    parser.add_argument("run_id")
+    parser.add_argument("--store", required=True)
+    args = parser.parse_args(argv)
+    store = Store(args.store)
+    status = run_probe(store, args.run_id)
+    print(f"run {args.run_id}: {status}", flush=True)
+    dispatch(store)  # start the next queued run, if any
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
