@@ -276,3 +276,26 @@ def block_cost_figure(blocks: pd.DataFrame, title: str | None = None) -> go.Figu
     fig.update_xaxes(tickangle=-60, categoryorder="array", categoryarray=labels, row=2, col=1)
     fig.update_layout(title=title, height=560, bargap=0.15, legend=dict(orientation="h", y=1.12))
     return fig
+
+
+def loss_curves_figure(metrics: pd.DataFrame, labels: Mapping[str, str], smooth: int = 1) -> go.Figure:
+    """Training loss per step of one or more probe runs, overlaid (``metrics`` as ``RunLog.metrics`` returns it,
+    ``labels`` run id -> legend text). ``smooth`` > 1 adds a centred moving average over that many steps; the raw
+    curve stays, faint, underneath."""
+    fig = go.Figure()
+    palette = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
+    for i, (run_id, label) in enumerate(labels.items()):
+        m = metrics[metrics["run_id"] == run_id]
+        if m.empty:
+            continue
+        color = palette[i % len(palette)]
+        fig.add_scatter(x=m["step"], y=m["loss"], mode="lines", name=label, line={"color": color, "width": 1},
+                        opacity=0.35 if smooth > 1 else 1.0, legendgroup=run_id, showlegend=smooth <= 1,
+                        hovertemplate=f"{label}<br>step %{{x}}<br>loss %{{y:.4f}}<extra></extra>")
+        if smooth > 1:
+            avg = m["loss"].rolling(smooth, center=True, min_periods=1).mean()
+            fig.add_scatter(x=m["step"], y=avg, mode="lines", name=label, line={"color": color, "width": 2.5},
+                            legendgroup=run_id, hovertemplate=f"{label}<br>step %{{x}}<br>mean loss %{{y:.4f}}<extra></extra>")
+    fig.update_layout(xaxis_title="step", yaxis_title="training loss (main + weighted aux)", height=380,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
+    return fig

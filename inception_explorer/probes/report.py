@@ -78,3 +78,31 @@ def metrics_csv(runs: list[RunRecord], metrics: pd.DataFrame) -> str:
     if metrics.empty:
         return meta.to_csv(index=False)
     return meta.merge(metrics, on="run_id", how="right").to_csv(index=False)
+
+
+def side_by_side(runs: list[RunRecord], labels: dict[str, str]) -> pd.DataFrame:
+    """The runs as columns and what they measured as rows, formatted for reading (a figure per cell)."""
+    def fmt(value, spec: str, scale: float = 1.0, suffix: str = "") -> str:
+        return "–" if value is None else f"{value * scale:{spec}}{suffix}"
+
+    columns = {}
+    for r in runs:
+        s, c = r.summary or {}, r.config
+        columns[labels.get(r.id, r.id)] = {
+            "status": r.status + (f" ({r.error})" if r.error and r.status != "done" else ""),
+            "device": f"{s.get('device_name', r.device)}" + (f", {s['precision']}" if s else ""),
+            "data": f"{c.data.source}" + (f", {c.data.num_classes} classes" if c.data.source == "synthetic" else f" {c.data.folder}"),
+            "input / width / batch": f"{c.image_size}px / x{c.width_multiplier:g} / {c.batch_size}",
+            "recipe": describe_recipe(c),
+            "steps": f"{r.step}/{r.steps_total}",
+            "params": fmt(s.get("params"), ",.0f"),
+            "MACs per image (forward)": fmt(s.get("macs_per_image"), ",.0f"),
+            "throughput": fmt(s.get("images_per_s"), ",.1f", suffix=" images/s"),
+            "time per step": fmt(s.get("time_per_step"), ",.1f", 1000, " ms"),
+            "peak memory": fmt(s.get("peak_memory_bytes"), ",.0f", 2**-20, " MB"),
+            "final loss": fmt(s.get("final_loss"), ".4f"),
+            "train accuracy (last 10%)": fmt(s.get("train_accuracy"), ".1%"),
+            "held-out accuracy": fmt(s.get("heldout_accuracy"), ".1%"),
+            "achieved / matmul rate": fmt(s.get("matmul_fraction"), ".1%"),
+        }
+    return pd.DataFrame(columns)

@@ -1,0 +1,172 @@
+"""Training probes: train variants for a few hundred steps in background workers and compare loss, throughput and
+memory side by side. The page only reads the store: closing it, reloading it or restarting the server does not
+touch a running probe."""
+
+import json
+
+import streamlit as st
+
+from inception_explorer import viz
+from inception_explorer.cached import network_choices, store
+from inception_explorer.devices import device_name, resolve_device
+from inception_explorer.errors import SpecError
+from inception_explorer.probes import ProbeConfig, RunLog, data_root, dispatch, submit
+from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
+from inception_explorer.probes.data import DataError
+from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
+from inception_explorer.spec import ModelSpec
+from inception_explorer.store import StoreError
+
+RECIPES = {
+    "[R] Rethinking: RMSProp, label smoothing 0.1, clipping 2.0": RETHINKING_RECIPE,
+    "[G] GoogLeNet: SGD with momentum 0.9": GOOGLENET_RECIPE,
+}
+
+st.title("Training probes")
+where = resolve_device("auto")
+st.caption("Short training runs that compare variants honestly: the same seeded data, steps and recipe for each. "
+           f"Each probe trains in its own process on {'the GPU, ' + device_name(where) if where.type == 'cuda' else 'the CPU'}"
+           "; one at a time per device, "
+           "the rest wait in line. Leave the page, reload it or restart the server: the probes go on and their "
+           "results stay.")
+
+try:
+    runs = RunLog(store())
+    dispatch(store())  # mark dead workers failed, start queued runs whose device is free
+except StoreError as exc:
+    st.error(f"The store cannot be used: {exc}")
+    st.stop()
+
+choices = network_choices()
+if "build.valid" in st.session_state:
+    choices = {"the network on the Build page": st.session_state["build.valid"], **choices}
+
+with st.expander("New probe", expanded=not runs.list(limit=1)):
+    picked = st.multiselect("Networks (one probe each, same settings)", list(choices),
+                            default=["preset googlenet", "preset inception_v2"], key="probes.picked")
+    c1, c2, c3, c4 = st.columns(4)
+    steps = c1.number_input("Steps", 1, 100_000, 200, key="probes.steps")
+    batch = c2.number_input("Batch size", 1, 4096, 32, key="probes.batch")
+    size = c3.number_input("Image size", 8, 1024, 128, key="probes.size",
+                           help="Square input; every network is checked at this size before it starts.")
+    width = c4.number_input("Width multiplier", 0.03, 4.0, 0.25, step=0.05, key="probes.width",
+                            help="Every channel count x this: 0.25 makes a probe fit a CPU.")
+    d1, d2, d3 = st.columns([1, 2, 1])
+    source = d1.radio("Data", ["synthetic shapes", "image folder"], key="probes.source")
+    if source == "synthetic shapes":
+        classes = d2.slider("Classes", 2, 20, 10, key="probes.classes",
+                            help="Disk, square, ring, triangle and cross, with vertical / horizontal / diagonal "
+                                 "stripes; random position, size, colours, background and noise. Seeded: every "
+                                 "network sees the same images.")
+        data = {"source": "synthetic", "num_classes": classes}
+    else:
+        folder = d2.text_input("Folder (class sub-folders of images)", key="probes.folder",
+                               help=f"A path under the data root {data_root()}; nothing outside it is read.")
+        data = {"source": "folder", "folder": folder}
+    device = d3.selectbox("Device", ["auto", "cpu", "cuda"], key="probes.device")
+    base = st.selectbox("Recipe", list(RECIPES), key="probes.recipe")
+    r = RECIPES[base]
+    k = f"probes.r{list(RECIPES).index(base)}."  # switching the recipe resets the switches below to its values
+    e1, e2, e3, e4 = st.columns(4)
+    optimizer = e1.selectbox("Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer), key=k + "opt")
+    lr = e2.number_input("Learning rate", 1e-5, 10.0, r.lr, format="%.4f", key=k + "lr")
+    smoothing = e3.number_input("Label smoothing ε", 0.0, 0.9, r.label_smoothing, step=0.05, key=k + "ls",
+                                help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.")
+    clip = e4.number_input("Clip gradient norm (0 = off)", 0.0, 100.0, r.clip_grad_norm or 0.0, key=k + "clip")
+    f1, f2, f3, f4, f5 = st.columns(5)
+    aux = f1.toggle("Aux heads (weight 0.3)", r.aux_heads, key=k + "aux", help="[G] §5; they need room: GoogLeNet's "
+                    "fit from about 96 px, Inception-v3's from about 299 px.")
+    bn_aux = f2.toggle("BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux", help="[R] §10: batch-normalise the aux head's FC layer.")
+    amp = f3.toggle("Mixed precision (CUDA)", r.mixed_precision, key=k + "amp")
+    channels_last = f4.toggle("channels_last (CUDA)", r.channels_last, key=k + "cl")
+    seed = f5.number_input("Seed", 0, 2**31 - 1, 0, key="probes.seed")
+    go = st.button("Start probes", type="primary", key="probes.start")
+
+
+if go:
+    try:
+        config = ProbeConfig.from_dict({
+            "steps": steps, "batch_size": batch, "image_size": size, "width_multiplier": width, "device": device,
+            "seed": seed, "data": data,
+            "recipe": {"optimizer": optimizer, "lr": lr, "momentum": 0.9, "label_smoothing": smoothing,
+                       "clip_grad_norm": clip or None, "aux_heads": aux, "bn_auxiliary": bn_aux or None,
+                       "mixed_precision": amp, "channels_last": channels_last},
+        })
+    except SpecError as exc:
+        st.error(f"These settings cannot run: {exc}")
+        config = None
+    if config is not None and not picked:
+        st.warning("Pick at least one network.")
+    for label in picked if config is not None else []:
+        try:
+            run = submit(store(), ModelSpec.from_json(choices[label]), config, label=label.removeprefix("preset ").removeprefix("variant "))
+            st.toast(f"{run.label}: {run.status}")
+        except (SpecError, DataError, StoreError) as exc:
+            st.error(f"**{label}** cannot be probed with these settings: {exc}")
+
+active_now = bool(runs.list(statuses=("queued", "starting", "running"), limit=1))
+
+
+@st.fragment(run_every=1.0 if active_now else None)
+def live_runs() -> None:
+    dispatch(store())
+    active = runs.list(statuses=("queued", "starting", "running"))
+    if not active:
+        if active_now:
+            st.rerun()  # the last probe just ended: refresh the whole page once, and stop polling
+        return
+    st.subheader("Running and waiting")
+    positions = {r.id: runs.queue_position(r) for r in active}
+    table = runs_table(active, positions)
+    metrics = runs.metrics([r.id for r in active if r.step])
+    for run, row in zip(active, table.itertuples()):
+        left, right = st.columns([5, 1])
+        left.progress(run.progress, text=f"**{run.label}** · {row.status} · {row.recipe}")
+        if right.button("Cancel", key=f"probes.cancel.{run.id}", disabled=run.cancel_requested):
+            runs.request_cancel(run.id)
+            st.rerun(scope="fragment")
+    if not metrics.empty:
+        st.plotly_chart(viz.loss_curves_figure(metrics, {r.id: r.label for r in active}, smooth=5),
+                        width="stretch", key="probes.live_curve")
+
+
+live_runs()
+
+st.subheader("Runs")
+all_runs = runs.list()
+if not all_runs:
+    st.info("No probes yet: pick networks above and start some. A few hundred steps of a 0.25-width network at "
+            "128 px take a few minutes on a CPU.")
+    st.stop()
+table = runs_table(all_runs, {r.id: runs.queue_position(r) for r in all_runs if r.status == "queued"})
+st.dataframe(table.drop(columns=["error"]), hide_index=True, width="stretch",
+             column_config={"images/s": st.column_config.NumberColumn(format="%.1f"),
+                            "ms/step": st.column_config.NumberColumn(format="%.1f"),
+                            "peak memory (MB)": st.column_config.NumberColumn(format="%.0f"),
+                            "final loss": st.column_config.NumberColumn(format="%.3f"),
+                            "train acc": st.column_config.NumberColumn(format="%.3f"),
+                            "held-out acc": st.column_config.NumberColumn(format="%.3f"),
+                            "% of matmul rate": st.column_config.NumberColumn(format="%.1f"),
+                            "params": st.column_config.NumberColumn(format="localized"),
+                            "MACs/image": st.column_config.NumberColumn(format="localized")})
+for run in all_runs:
+    if run.status == "failed":
+        st.error(f"**{run.label}** ({run.id}) failed: {run.error}")
+
+st.subheader("Compare runs")
+labels = {r.id: f"{r.label} · {r.id[:6]}" for r in all_runs}
+kept = [i for i in st.session_state.get("probes.compare", []) if i in labels]
+st.session_state["probes.compare"] = kept or [r.id for r in all_runs if r.status == "done"][:4]  # until the user picks
+chosen = st.multiselect("Runs", list(labels), format_func=labels.get, key="probes.compare")
+if chosen:
+    chosen_runs = [r for r in all_runs if r.id in chosen]
+    metrics = runs.metrics(chosen)
+    st.plotly_chart(viz.loss_curves_figure(metrics, {i: labels[i] for i in chosen}, smooth=10), width="stretch")
+    side = side_by_side(chosen_runs, labels)
+    st.dataframe(side, width="stretch", height=(len(side) + 1) * 35 + 3)
+    st.download_button("Export these runs as CSV (every step)", metrics_csv(chosen_runs, metrics),
+                       file_name="inception-probes.csv", mime="text/csv")
+    for run in chosen_runs:
+        with st.expander(f"{labels[run.id]}: what it trained"):
+            st.caption(describe_recipe(run.config))
+            st.json({"config": json.loads(run.config_json), "spec": json.loads(run.spec_json)}, expanded=False)

@@ -1,0 +1,115 @@
+"""The Training probes page (AppTest): start probes, see them progress and finish, cancel, compare, and a bad
+setting that shows a message and starts nothing."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from inception_explorer.probes import RunLog, reap
+from inception_explorer.store import Store
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
+    monkeypatch.setenv("INCEPTION_EXPLORER_PROBES_PER_DEVICE", "1")
+    from inception_explorer import cached
+
+    cached.store.clear()
+    yield tmp_path
+    store = Store(tmp_path / "store.sqlite")
+    for run in RunLog(store).list(statuses=("queued", "starting", "running")):
+        RunLog(store).request_cancel(run.id)
+    deadline = time.time() + 15
+    while RunLog(store).list(statuses=("starting", "running")) and time.time() < deadline:
+        time.sleep(0.2)
+        reap(store)
+    cached.store.clear()
+
+
+def _probes_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/probes_page.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _small(at: AppTest, steps: int) -> None:
+    at.number_input(key="probes.steps").set_value(steps)
+    at.number_input(key="probes.batch").set_value(4)
+    at.number_input(key="probes.size").set_value(96)
+    at.number_input(key="probes.width").set_value(0.1)
+    at.slider(key="probes.classes").set_value(4)
+    at.run()
+
+
+def test_two_probes_queue_run_and_compare(home):
+    at = _probes_page()
+    assert at.info and "No probes yet" in at.info[0].value
+    at.multiselect(key="probes.picked").set_value(["preset googlenet", "preset googlenet_naive"])
+    _small(at, 6)
+    at.button(key="probes.start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    runs = RunLog(Store(home / "store.sqlite")).list()
+    assert [r.label for r in runs] == ["googlenet_naive", "googlenet"]
+    assert runs[0].status == "queued" and runs[1].status in ("starting", "running")
+    assert any("1 in line" in str(v) for v in at.dataframe[0].value["status"])  # the waiting run says so
+    deadline = time.time() + 180
+    while any(r.status != "done" for r in RunLog(Store(home / "store.sqlite")).list()):
+        assert time.time() < deadline, "probes did not finish"
+        time.sleep(1)
+    at.run()  # as the polling fragment / a reload would
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["done", "done"] and (table["images/s"] > 0).all()
+    assert at.multiselect(key="probes.compare").value == [r.id for r in runs]  # finished runs picked for comparison
+    assert at.get("plotly_chart") and at.get("download_button")
+
+
+def test_cancel_from_the_page_stops_a_running_probe(home):
+    at = _probes_page()
+    at.multiselect(key="probes.picked").set_value(["preset googlenet"])
+    _small(at, 5000)
+    at.button(key="probes.start").click().run()
+    store = Store(home / "store.sqlite")
+    run = RunLog(store).list()[0]
+    deadline = time.time() + 60
+    while RunLog(store).get(run.id).step < 2:
+        assert time.time() < deadline
+        time.sleep(0.3)
+    at.run()
+    at.button(key=f"probes.cancel.{run.id}").click().run()
+    deadline = time.time() + 10
+    while RunLog(store).get(run.id).status != "cancelled":
+        assert time.time() < deadline, "cancel not honoured"
+        time.sleep(0.2)
+    assert RunLog(store).get(run.id).summary["steps_done"] >= 2
+
+
+def test_settings_that_cannot_work_show_a_message_and_start_nothing(home):
+    at = _probes_page()
+    at.multiselect(key="probes.picked").set_value(["preset inception_v3"])
+    _small(at, 5)
+    at.number_input(key="probes.size").set_value(40).run()  # v3 collapses below 75 px
+    at.button(key="probes.start").click().run()
+    assert not at.exception
+    assert at.error and "inception_v3" in at.error[0].value and "cannot be probed" in at.error[0].value
+    assert RunLog(Store(home / "store.sqlite")).list() == []
+    assert at.number_input(key="probes.size").value == 40  # what the user typed is kept
+
+
+def test_a_folder_outside_the_data_root_is_refused(home, monkeypatch):
+    monkeypatch.setenv("INCEPTION_EXPLORER_DATA_ROOT", str(home / "data"))
+    (home / "data").mkdir()
+    at = _probes_page()
+    at.multiselect(key="probes.picked").set_value(["preset googlenet"])
+    at.radio(key="probes.source").set_value("image folder").run()
+    at.text_input(key="probes.folder").input("../../etc").run()
+    at.button(key="probes.start").click().run()
+    assert not at.exception and "outside the data root" in at.error[0].value
+    assert RunLog(Store(home / "store.sqlite")).list() == []
