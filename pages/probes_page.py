@@ -74,8 +74,9 @@ with st.expander("New probe", expanded=not runs.list(limit=1)):
                                 help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.")
     clip = e4.number_input("Clip gradient norm (0 = off)", 0.0, 100.0, r.clip_grad_norm or 0.0, key=k + "clip")
     f1, f2, f3, f4, f5 = st.columns(5)
-    aux = f1.toggle("Aux heads (weight 0.3)", r.aux_heads, key=k + "aux", help="[G] §5; they need room: GoogLeNet's "
-                    "fit from about 96 px, Inception-v3's from about 299 px.")
+    aux = f1.toggle("Aux heads (weight 0.3)", False, key=k + "aux", help="[G] §5 (both papers train with them). Off "
+                    "by default because they need room: GoogLeNet's fit from about 96 px, Inception-v2/v3's from about "
+                    "299 px; a network whose aux head does not fit is refused with the reason.")
     bn_aux = f2.toggle("BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux", help="[R] §10: batch-normalise the aux head's FC layer.")
     amp = f3.toggle("Mixed precision (CUDA)", r.mixed_precision, key=k + "amp")
     channels_last = f4.toggle("channels_last (CUDA)", r.channels_last, key=k + "cl")

@@ -193,3 +193,48 @@ def test_build_convert_save_and_reload_in_a_real_browser(fresh_server, browser):
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(ARTIFACTS / "build-1280.png"))
     page.close()
+
+
+def _fill(page, label: str, value: str) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Tab")  # commit it (each commit reruns the page)
+    page.wait_for_timeout(300)
+
+
+def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_restart(tmp_path, browser):
+    """Start two small probes from the page, watch them finish, reload, restart the server: all still there."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with _streamlit(home, tmp_path / "server.log") as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(server)  # the front page first: a fresh server's first deep link shows a "Page not found" notice
+        page.get_by_text("Parameters (inference)").wait_for(timeout=60_000)
+        page.goto(f"{server}/probes")
+        page.get_by_text("No probes yet").wait_for(timeout=60_000)
+        for label, value in (("Steps", "8"), ("Batch size", "4"), ("Image size", "96"), ("Width multiplier", "0.10")):
+            _fill(page, label, value)
+        page.get_by_role("button", name="Start probes").click()
+        page.get_by_text("Running and waiting").wait_for(timeout=30_000)  # live progress, polled from the store
+        page.get_by_role("button", name="Cancel").first.wait_for(timeout=30_000)
+        # Both finish (one after the other) and are picked for comparison without a reload.
+        page.get_by_text("inception_v2 ·").first.wait_for(timeout=240_000)
+        page.get_by_text("googlenet ·").first.wait_for(timeout=30_000)
+        page.reload()
+        page.get_by_text("inception_v2 ·").first.wait_for(timeout=60_000)
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the compared loss curves
+        page.get_by_role("button", name="Export these runs as CSV (every step)").wait_for(timeout=30_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "probes-1280.png"))
+        page.close()
+    with _streamlit(home, tmp_path / "server2.log") as server:  # a server restart on the same store
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(server)
+        page.get_by_text("Parameters (inference)").wait_for(timeout=60_000)
+        page.goto(f"{server}/probes")
+        page.get_by_text("googlenet ·").first.wait_for(timeout=60_000)
+        page.get_by_text("inception_v2 ·").first.wait_for(timeout=30_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(ARTIFACTS / "probes-390.png"))
+        page.close()
