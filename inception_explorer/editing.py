@@ -704,3 +704,28 @@ def set_network(d: dict[str, Any], input_size: tuple[int, int] | None = None, nu
     if batch_norm is not None:
         d["batch_norm"] = bool(batch_norm)
     return d
+
+
+def apply_factorization(spec: ModelSpec, block_names: list[str], new_kind: str,
+                        n: int | None = None) -> tuple[ModelSpec, dict[str, list[str]]]:
+    """The Factorization lab's "apply to my network": convert each named block to ``new_kind`` (``inception_fig5``
+    for 5x5 -> two 3x3, ``inception_fig6`` for n x n -> 1 x n + n x 1 with kernel ``n``), keeping what carries
+    over. Returns the new spec and, per block, the conversion notes; raises ``EditError`` for an unknown block or
+    a kind it cannot take, and ``SpecError`` (located) if the result cannot work."""
+    d = spec.to_dict()
+    notes: dict[str, list[str]] = {}
+    for name in block_names:
+        try:
+            si, bi = spec.find_block(name)
+        except KeyError:
+            raise EditError(f"there is no block named {name!r} in {spec.name}") from None
+        block, block_notes = convert_block(d["stages"][si]["blocks"][bi], new_kind)
+        if n is not None and "n" in BLOCK_KINDS[new_kind].model_fields:
+            block["n"] = n
+            block_notes.append(f"n = {n}")
+        d["stages"][si]["blocks"][bi] = block
+        notes[name] = block_notes
+    new, problems = try_spec(d)
+    if new is None:
+        raise SpecError(problems)
+    return new, notes

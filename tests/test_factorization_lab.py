@@ -250,3 +250,67 @@ def test_time_options_on_cuda():
     assert list(df["device"].unique()) == [torch.cuda.get_device_name()]
     auto = fz.time_options(8, 8, 8, 5, batch=2, device="auto", repeats=2, warmup=1)
     assert list(auto["device"].unique()) == [torch.cuda.get_device_name()]
+
+
+# ---- apply to a network ------------------------------------------------------------------------------------------
+
+
+def test_apply_fig5_to_googlenet_saves_the_hand_counted_macs():
+    """Each 5x5 (red -> out) becomes 3x3 (red -> out) + 3x3 (out -> out): per block H*W*(25*red*out - 9*red*out -
+    9*out*out) fewer MACs, summed over the nine modules, exactly (the biases are the same number of outputs)."""
+    from inception_explorer.costs import count
+    from inception_explorer.editing import apply_factorization
+    from inception_explorer.presets import get_preset
+    from inception_explorer.shapes import infer_shapes
+
+    spec = get_preset("googlenet")
+    modules = [b.name for _, _, _, b in spec.iter_blocks() if b.kind == "inception_v1"]
+    grids = {s.block: s.output for s in infer_shapes(spec)}
+    converted, notes = apply_factorization(spec, modules, "inception_fig5")
+    assert set(notes) == set(modules) and len(modules) == 9
+    expected = 0
+    for _, _, _, b in spec.iter_blocks():
+        if b.kind == "inception_v1":
+            g = grids[b.name]
+            expected += g.h * g.w * (25 * b.ch5x5red * b.ch5x5 - 9 * b.ch5x5red * b.ch5x5 - 9 * b.ch5x5 * b.ch5x5)
+    assert count(spec).totals.macs - count(converted).totals.macs == expected
+    assert all(b.kind == "inception_fig5" for _, _, _, b in converted.iter_blocks() if b.name in modules)
+
+
+def test_apply_fig6_sets_n_and_bad_requests_are_clear():
+    from inception_explorer.editing import EditError, apply_factorization
+    from inception_explorer.presets import get_preset
+
+    spec = get_preset("googlenet")
+    converted, notes = apply_factorization(spec, ["inception4b"], "inception_fig6", n=5)
+    si, bi = converted.find_block("inception4b")
+    assert converted.stages[si].blocks[bi].n == 5 and "n = 5" in notes["inception4b"]
+    with pytest.raises(EditError, match="no block named 'nope'"):
+        apply_factorization(spec, ["nope"], "inception_fig5")
+    with pytest.raises(EditError, match="cannot be converted"):
+        apply_factorization(spec, ["conv1"], "inception_fig5")
+
+
+def test_the_lab_page_applies_fig5_to_googlenet_and_saves_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from inception_explorer import cached
+    from inception_explorer.store import Store
+
+    monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
+    cached.store.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/factorization_page.py").run()
+    at.selectbox(key="fact.apply.network").select("preset googlenet").run()
+    assert not at.exception
+    assert len(at.multiselect(key="fact.apply.blocks.preset googlenet.inception_fig5").value) == 9
+    assert any("1.583 G →" in m.value and "saved" in m.value for m in at.markdown)
+    at.text_input(key="fact.apply.name").input("googlenet fig5").run()
+    at.button(key="fact.apply.save").click().run()
+    assert not at.exception and at.success
+    saved = Store(tmp_path / "store.sqlite").load_variant("googlenet fig5").spec
+    assert sum(b.kind == "inception_fig5" for _, _, _, b in saved.iter_blocks()) == 9
+    cached.store.clear()
