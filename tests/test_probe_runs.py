@@ -168,3 +168,27 @@ def test_the_cli_trains_a_probe_lists_it_and_refuses_bad_input(tmp_path):
     assert bad.returncode == 2 and "does not fit" in bad.stderr
     bad = cli("probe", "googlenet", "--steps", "0", env=env)
     assert bad.returncode == 2 and "steps" in bad.stderr
+
+
+def test_fair_order_is_round_robin_over_workspaces():
+    from inception_explorer.probes.records import fair_order
+
+    queued = [("a1", "A", 1), ("a2", "A", 2), ("a3", "A", 3), ("b1", "B", 4), ("c1", "C", 5), ("b2", "B", 6)]
+    # A was served a moment ago, B long ago, C never: C first, then B, then A, and round again
+    assert fair_order(queued, {"A": 200.0, "B": 100.0}) == ["c1", "b1", "a1", "b2", "a2", "a3"]
+    assert fair_order([("x", "", 2), ("y", "", 1)], {}) == ["y", "x"]  # one workspace: first come, first served
+
+
+def test_the_queue_serves_workspaces_in_turn_and_limits_each(store, monkeypatch):
+    from inception_explorer.probes.records import QueueFull
+
+    monkeypatch.setenv("INCEPTION_EXPLORER_MAX_WAITING_PER_WORKSPACE", "3")
+    runs = RunLog(store)
+    a = [runs.create("a", GOOGLENET, config(3), "cpu", workspace="alice") for _ in range(3)]
+    with pytest.raises(QueueFull, match="limit is 3"):
+        runs.create("a", GOOGLENET, config(3), "cpu", workspace="alice")
+    b = runs.create("b", GOOGLENET, config(3), "cpu", workspace="bob")
+    assert [runs.queue_position(runs.get(r.id)) for r in (*a, b)] == [1, 3, 4, 2]  # bob's first run jumps alice's queue
+    first = runs.claim(1)
+    assert [r.id for r in first] == [a[0].id]
+    assert runs.queue_position(runs.get(b.id)) == 1  # alice was just served: bob is next

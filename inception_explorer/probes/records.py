@@ -8,6 +8,7 @@ statement guarded by the state it leaves, so two processes (the app, a worker, t
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +24,38 @@ from .train import StepMetrics
 QUEUED, STARTING, RUNNING, DONE, FAILED, CANCELLED = "queued", "starting", "running", "done", "failed", "cancelled"
 ACTIVE = (STARTING, RUNNING)
 FINISHED = (DONE, FAILED, CANCELLED)
+
+MAX_WAITING_ENV = "INCEPTION_EXPLORER_MAX_WAITING_PER_WORKSPACE"
+
+
+class QueueFull(ValueError):
+    """A workspace already has as many probes waiting or running as it may."""
+
+
+def max_waiting_per_workspace() -> int:
+    try:
+        return max(1, int(os.environ.get(MAX_WAITING_ENV, "10")))
+    except ValueError:
+        return 10
+
+
+def fair_order(queued: list[tuple[str, str, int]], last_served: dict[str, float]) -> list[str]:
+    """Queued runs ``(id, workspace, seq)`` of one device in the order they will start: round-robin over
+    workspaces, the workspace served longest ago first (one never served before all others), each workspace's own
+    runs in submission order. With one workspace this is plain first-come, first-served."""
+    lanes: dict[str, list[tuple[int, str]]] = {}
+    for run_id, workspace, seq in sorted(queued, key=lambda r: r[2]):
+        lanes.setdefault(workspace, []).append((seq, run_id))
+    served = {ws: t for ws, t in last_served.items() if t is not None}
+    order = []
+    while lanes:
+        ws = min(lanes, key=lambda w: (served.get(w, float("-inf")), lanes[w][0][0]))
+        order.append(lanes[ws].pop(0)[1])
+        served[ws] = 1e15 + len(order)  # just served: to the back of the round (after any real timestamp; exact in a float)
+        if not lanes[ws]:
+            del lanes[ws]
+    return order
+
 
 _COLUMNS = ("id, seq, workspace, label, status, device, spec_json, config_json, created, started, finished, "
             "heartbeat, worker, step, steps_total, cancel_requested, error, summary_json")
@@ -92,7 +125,13 @@ class RunLog:
 
     def create(self, label: str, spec: ModelSpec, config: ProbeConfig, device: str, workspace: str = "") -> RunRecord:
         run_id = secrets.token_hex(8)
+        limit = max_waiting_per_workspace()
         with self.store.transaction(immediate=True) as db:
+            waiting = db.execute("SELECT COUNT(*) FROM runs WHERE workspace = ? AND status IN (?, ?, ?)",
+                                 (workspace, QUEUED, *ACTIVE)).fetchone()[0]
+            if waiting >= limit:
+                raise QueueFull(f"{waiting} probes of this workspace are already waiting or running (the limit is "
+                                f"{limit}); cancel one or wait for one to finish")
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             db.execute(
                 "INSERT INTO runs(id, seq, workspace, label, status, device, spec_json, config_json, created, steps_total) "
@@ -124,9 +163,16 @@ class RunLog:
         """1 for the next run to start on its device, None when the run is not waiting."""
         if run.status != QUEUED:
             return None
-        rows = self.store.query("SELECT COUNT(*) FROM runs WHERE status = ? AND device = ? AND seq < ?",
-                               (QUEUED, run.device, run.seq))
-        return rows[0][0] + 1
+        with self.store.transaction() as db:
+            order = self._order(db, run.device)
+        return order.index(run.id) + 1 if run.id in order else None
+
+    @staticmethod
+    def _order(db, device: str) -> list[str]:
+        queued = db.execute("SELECT id, workspace, seq FROM runs WHERE status = ? AND device = ?", (QUEUED, device)).fetchall()
+        served = dict(db.execute("SELECT workspace, MAX(COALESCE(started, heartbeat)) FROM runs "
+                                 "WHERE status != ? AND device = ? GROUP BY workspace", (QUEUED, device)).fetchall())
+        return fair_order(queued, served)
 
     def metrics(self, run_ids: Iterable[str]) -> pd.DataFrame:
         """Per-step metrics of the runs: run_id, step, loss, main_loss, aux_loss, accuracy, step_time."""
@@ -143,18 +189,18 @@ class RunLog:
     # ---- state changes ---------------------------------------------------------------------------------------
 
     def claim(self, limit_per_device: int) -> list[RunRecord]:
-        """Move the oldest queued runs to ``starting``, at most ``limit_per_device`` active per device, in one
-        write transaction (so two dispatchers cannot start the same run or overfill a device)."""
+        """Move queued runs to ``starting`` in fair order (``fair_order``), at most ``limit_per_device`` active per
+        device, in one write transaction (so two dispatchers cannot start the same run or overfill a device)."""
         now = time.time()
         claimed = []
         with self.store.transaction(immediate=True) as db:
             active = dict(db.execute("SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device", ACTIVE).fetchall())
-            for run_id, device in db.execute("SELECT id, device FROM runs WHERE status = ? ORDER BY seq", (QUEUED,)).fetchall():
-                if active.get(device, 0) >= limit_per_device:
-                    continue
-                db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?", (STARTING, now, run_id, QUEUED))
-                active[device] = active.get(device, 0) + 1
-                claimed.append(run_id)
+            devices = [d for (d,) in db.execute("SELECT DISTINCT device FROM runs WHERE status = ?", (QUEUED,)).fetchall()]
+            for device in devices:
+                free = limit_per_device - active.get(device, 0)
+                for run_id in self._order(db, device)[:max(0, free)]:
+                    db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?", (STARTING, now, run_id, QUEUED))
+                    claimed.append(run_id)
         return [self.get(i) for i in claimed]
 
     def set_worker(self, run_id: str, worker: str) -> None:

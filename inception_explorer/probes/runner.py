@@ -66,10 +66,16 @@ def worker_token(pid: int) -> str:
 _children: dict[int, subprocess.Popen] = {}
 
 
-def _exit_reason(pid: int) -> str:
-    """How our child ``pid`` ended, if it is our child and has ended; '' otherwise."""
+def _exit_reason(pid: int, ended: bool = False) -> str:
+    """How our child ``pid`` ended, if it is our child and has ended; '' otherwise. ``ended``: /proc already shows
+    it gone or a zombie, so wait (briefly) for its status rather than race the kernel."""
     proc = _children.get(pid)
-    if proc is None or proc.poll() is None:
+    if proc is None:
+        return ""
+    try:
+        if (proc.wait(timeout=2) if ended else proc.poll()) is None:
+            return ""
+    except subprocess.TimeoutExpired:
         return ""
     del _children[pid]
     code = proc.returncode
@@ -89,9 +95,10 @@ def worker_state(worker: str | None) -> tuple[bool | None, str]:
     if host != socket.gethostname():
         return None, ""
     pid = int(pid_text)
-    reason = _exit_reason(pid)
     now_ticks = _start_ticks(pid)
-    if reason or now_ticks is None or (ticks != "?" and now_ticks != ticks):
+    gone = now_ticks is None or (ticks != "?" and now_ticks != ticks)
+    reason = _exit_reason(pid, ended=gone)
+    if gone or reason:
         return False, reason or "the process is gone"
     return True, ""
 
