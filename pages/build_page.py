@@ -9,7 +9,7 @@ import json
 import streamlit as st
 
 from inception_explorer import editing
-from inception_explorer.cached import cost_report, preset_json, store
+from inception_explorer.cached import block_diagram, cost_report, module_names, preset_json, store
 from inception_explorer.errors import SpecError
 from inception_explorer.presets import list_presets
 from inception_explorer.spec import BLOCK_KINDS, ModelSpec
@@ -164,6 +164,11 @@ with ops[4].popover("Convert", disabled=not targets):
         apply(editing.replace_block, si, bi, converted)
         st.session_state["build.message"] = ("info", f"Converted to {target}. " + "; ".join(notes))
         st.rerun()
+
+if chosen in module_names(st.session_state[VALID]):
+    with st.expander(f"Diagram of {chosen}: its branches, concatenated on channels"):
+        st.graphviz_chart(block_diagram(st.session_state[VALID], chosen))
+        st.caption("Drawn from the last valid network: an edit that does not apply is not shown here.")
 
 with st.expander("Network settings: input, classes, batch norm, stage name"):
     settings = (tuple(draft["input_size"]), draft["num_classes"], draft["batch_norm"], stages[si]["name"])

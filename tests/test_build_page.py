@@ -147,3 +147,12 @@ def test_compare_page_diffs_a_saved_variant_against_its_preset(home):
     assert totals.loc["preset googlenet", "MACs"] - totals.loc["variant narrow 4c", "MACs"] == 5_970_944
     diff = at.dataframe[1].value
     assert diff.to_dict("records") == [{"block": "inception4c", "change": "changed", "details": "ch5x5: 64 -> 32"}]
+
+
+def test_the_selected_inception_block_is_drawn(home):
+    at = _build_page()
+    _select_block(at, 1, "inception3a")
+    charts = at.get("graphviz_chart")
+    assert charts and "branch5x5" in charts[0].proto.spec and "5x5" in charts[0].proto.spec
+    _select_block(at, 0, "conv1")  # a single conv: nothing to draw
+    assert not at.get("graphviz_chart")
