@@ -1,6 +1,10 @@
-"""Edit -> rerun time of the Build page, measured with Streamlit's AppTest (no browser), p50 / p95.
+"""Edit -> rerun time of the Build page with Streamlit's AppTest (p50 / p95), and first paint in a real browser.
 
-    .venv/bin/python benchmarks/bench_app.py [--edits 20]
+    .venv/bin/python benchmarks/bench_app.py [--edits 20] [--no-browser]
+
+First paint (issue 5: under 3 s after the server is up): `streamlit run app.py` is started, and once
+`/_stcore/health` answers, Debian's Chromium (Playwright) opens `/` and the time to the title and to the presets'
+counted totals is read, for the server's first visitor (cold: torch is imported then) and for a second one.
 
 Loads inception_v3 on the Build page, then changes one width of Mixed_6c again and again (a new value each time,
 so every edit is a real recount of that block) and times each rerun. Target (issue 5): a warm edit of
@@ -21,11 +25,56 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
+def first_paint() -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(APP).parent
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(url + "_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            for visit in ("first visitor (cold server)", "second visitor"):
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                t = time.perf_counter()
+                page.goto(url)
+                page.get_by_text("Why the Inception family").wait_for(timeout=120_000)
+                paint = time.perf_counter() - t
+                page.get_by_text("Parameters (inference)").wait_for(timeout=120_000)
+                ready = time.perf_counter() - t
+                print(f"{visit}: first paint {paint:.2f} s, presets counted and shown {ready:.2f} s")
+                page.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--no-browser", action="store_true", help="skip the real-browser first-paint measurement")
     args = parser.parse_args()
     os.environ.setdefault("INCEPTION_EXPLORER_HOME", tempfile.mkdtemp())
+    if not args.no_browser:
+        first_paint()
 
     t = time.perf_counter()
     at = AppTest.from_file(APP, default_timeout=300)

@@ -2,14 +2,16 @@
 
 import streamlit as st
 
-from inception_explorer.cached import cost_report, preset_json, preset_overview
-from inception_explorer.presets import list_presets
-
 st.title("Inception Explorer")
 st.caption(
     "Why the Inception family is built the way it is. [G] Szegedy et al., *Going Deeper with Convolutions* (2014); "
     "[R] Szegedy et al., *Rethinking the Inception Architecture for Computer Vision* (2015)."
 )
+
+# Imported after the title on purpose: they import torch (seconds on a cold server), and Streamlit sends what is
+# already drawn, so the first visitor sees the page at once and the counts as soon as they are ready.
+from inception_explorer.cached import cost_report, preset_json, preset_overview  # noqa: E402
+from inception_explorer.presets import list_presets  # noqa: E402
 
 st.subheader("Presets")
 st.dataframe(
