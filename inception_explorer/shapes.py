@@ -9,6 +9,7 @@ with its place, and raises one ``SpecError``. ``stage_info(spec)`` gives one row
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,9 +216,74 @@ def infer_shapes(spec: ModelSpec) -> list[BlockShape]:
     return shapes
 
 
+# A budget that refuses a giant-but-valid network before any tensor is allocated (an extra zero typed into a
+# width, a 4096-pixel input): every count runs a real forward pass, every probe builds the weights.
+MAX_PARAMS_ENV, MAX_ACTIVATIONS_ENV = "INCEPTION_EXPLORER_MAX_PARAMS", "INCEPTION_EXPLORER_MAX_ACTIVATIONS"
+DEFAULT_MAX_PARAMS = 1_000_000_000  # 4 GB of fp32 weights; the papers' largest network has 27 M
+DEFAULT_MAX_ACTIVATIONS = 1_000_000_000  # layer outputs of one image, summed: 4 GB; Inception-v3 at 299 has ~33 M
+
+
+def _budget(env: str, default: int) -> int:
+    try:
+        return int(float(os.environ.get(env, default)))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a network needs, from its shapes alone: parameters (conv and linear weights and biases, the heads
+    included) and activations (every layer's output elements for one image, summed)."""
+
+    params: int
+    activations: int
+
+
+def estimate(spec: ModelSpec, shapes: list[BlockShape] | None = None) -> Estimate:
+    shapes = shapes if shapes is not None else infer_shapes(spec)
+    params = activations = 0
+    for s in shapes:
+        block = spec.stages[s.stage_index].blocks[s.block_index]
+        for branch in block.branches():
+            x = s.input
+            for sequential, layers in ((True, branch.layers), (False, branch.fork or ())):
+                for layer in layers:
+                    y = layer_output(layer, x)
+                    if isinstance(layer, Conv):
+                        params += layer.kernel[0] * layer.kernel[1] * x.c * y.c + y.c
+                    activations += y.size
+                    if sequential:
+                        x = y
+    last = shapes[-1].output.c if shapes else spec.in_channels
+    params += last * spec.num_classes + spec.num_classes
+    for aux in spec.aux_heads:  # their widths times the classes bound them well enough
+        params += (aux.conv_channels + getattr(aux, "fc_channels", getattr(aux, "conv2_channels", 0))) * (last + spec.num_classes)
+    return Estimate(params, activations)
+
+
+def check_budget(spec: ModelSpec, shapes: list[BlockShape] | None = None) -> Estimate:
+    """Raise SpecError (place: "budget") if the network needs more parameters or activation memory than allowed
+    (``$INCEPTION_EXPLORER_MAX_PARAMS``, ``$INCEPTION_EXPLORER_MAX_ACTIVATIONS``)."""
+    est = estimate(spec, shapes)
+    max_params = _budget(MAX_PARAMS_ENV, DEFAULT_MAX_PARAMS)
+    max_acts = _budget(MAX_ACTIVATIONS_ENV, DEFAULT_MAX_ACTIVATIONS)
+    problems = []
+    if est.params > max_params:
+        problems.append(Problem("budget", f"about {est.params:,} parameters, more than the {max_params:,} allowed "
+                                          f"({MAX_PARAMS_ENV}); narrow the widest layers"))
+    if est.activations > max_acts:
+        problems.append(Problem("budget", f"about {est.activations:,} activations per image ({est.activations * 4 / 2**30:.1f} "
+                                          f"GiB in fp32), more than the {max_acts:,} allowed ({MAX_ACTIVATIONS_ENV}); "
+                                          f"use a smaller input or narrower layers"))
+    if problems:
+        raise SpecError(problems)
+    return est
+
+
 def validate(spec: ModelSpec) -> ModelSpec:
-    """Raise SpecError if the spec cannot be built at its input size; return it unchanged otherwise."""
-    infer_shapes(spec)
+    """Raise SpecError if the spec cannot be built at its input size, or would exceed the budget (refused before
+    any tensor is allocated); return it unchanged otherwise."""
+    check_budget(spec, infer_shapes(spec))
     return spec
 
 
