@@ -13,6 +13,7 @@ from inception_explorer.errors import SpecError
 from inception_explorer.probes import ProbeConfig, RunLog, data_root, dispatch, submit
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
 from inception_explorer.probes.data import DataError
+from inception_explorer.probes.records import QueueFull
 from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
@@ -102,6 +103,8 @@ if go:
         try:
             run = submit(store(), ModelSpec.from_json(choices[label]), config, label=label.removeprefix("preset ").removeprefix("variant "))
             st.toast(f"{run.label}: {run.status}")
+        except QueueFull as exc:
+            st.warning(f"**{label}** was not queued: {exc}")
         except (SpecError, DataError, StoreError) as exc:
             st.error(f"**{label}** cannot be probed with these settings: {exc}")
 
