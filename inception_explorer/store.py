@@ -115,6 +115,15 @@ class Store:
                     db.execute("BEGIN IMMEDIATE")
                 with db:
                     yield db
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise StoreError(f"the store at {self.path} is locked by another process; nothing was changed, "
+                                 f"try again in a moment") from None
+            if "readonly" in text or "read-only" in text:
+                raise StoreError(f"the store at {self.path} is read-only; nothing was changed (set "
+                                 f"{HOME_ENV} to a writable folder)") from None
+            raise StoreError(f"the store at {self.path} could not be used: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"the store at {self.path} could not be used: {exc}") from None
 

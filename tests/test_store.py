@@ -1,6 +1,7 @@
 """store.py: saved variants live on disk and survive a new connection (a server restart)."""
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,54 @@ def test_a_file_that_is_not_a_database_is_a_clear_store_error(tmp_path):
     path.write_text("this is not sqlite " * 100)
     with pytest.raises(StoreError, match="cannot open the store"):
         Store(path)
+
+
+def test_a_locked_store_is_a_clear_message_and_loses_nothing(tmp_path, monkeypatch):
+    import inception_explorer.store as store_module
+
+    path = tmp_path / "s.sqlite"
+    Store(path).save_variant("kept", get_preset("googlenet"))
+    monkeypatch.setattr(store_module.Store, "_connect", lambda self: sqlite3.connect(self.path, timeout=0.2))
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreError, match="locked by another process; nothing was changed"):
+            Store(path).save_variant("new", get_preset("inception_v3"))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert Store(path).variant_names() == ["kept"]
+    assert Store(path).load_variant("kept").spec == get_preset("googlenet")
+
+
+def test_a_read_only_store_is_a_clear_message(tmp_path, monkeypatch):
+    """Root ignores file permissions, so the store is opened read-only the way SQLite itself does it."""
+    import inception_explorer.store as store_module
+
+    path = tmp_path / "s.sqlite"
+    Store(path).save_variant("kept", get_preset("googlenet"))
+    monkeypatch.setattr(store_module.Store, "_connect", lambda self: sqlite3.connect(f"file:{self.path}?mode=ro", uri=True))
+    store = Store.__new__(Store)
+    store.path = path
+    assert store.variant_names() == ["kept"]  # reading still works
+    with pytest.raises(StoreError, match="read-only; nothing was changed"):
+        store.save_variant("new", get_preset("inception_v3"))
+
+
+def test_a_store_that_cannot_be_created_is_a_clear_message(tmp_path):
+    (tmp_path / "file").write_text("a file where a folder should be")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store(tmp_path / "file" / "store.sqlite")
+
+
+def test_no_user_input_is_ever_unpickled_or_evaluated():
+    """Security: nothing in the package or the pages deserialises with pickle / torch.load or runs eval / exec."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in [*(root / "inception_explorer").rglob("*.py"), *(root / "pages").glob("*.py"), root / "app.py"]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\b(pickle|marshal|shelve|torch\.load|eval\(|exec\(|__import__|yaml\.load)\b", line):
+                offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    assert not offenders, offenders
