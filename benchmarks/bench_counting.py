@@ -31,14 +31,24 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def _edited(spec, step: int):
-    """The spec with one reduction width of the middle Inception block changed (a new value each step): the
-    block's output shape stays, so exactly one block is new to the memo."""
+    """The spec with one width of the middle Inception block changed (a new value each step), keeping the block's
+    output shape, so that exactly one block is new to the memo.
+
+    Where the block has a reduction width (1x1 before a 3x3 or 5x5), that width grows. The naive module ([G]
+    Fig. 2a) has none: each of its widths is part of the output, and changing one legitimately changes the input
+    of every later block (a whole-network recount). There, 8 * (step + 1) channels move from its 3x3 branch to
+    its 1x1 branch instead, so the concatenated output keeps its width.
+    """
     rows = [(si, bi, b) for si, _, bi, b in spec.iter_blocks() if b.is_module]
     si, bi, block = rows[len(rows) // 2]
     widths = [k for k, v in block.params().items() if isinstance(v, int) and k != "n"]
-    # A reduction width when the block has one (naive modules have none: their first width changes the output).
-    field = next((k for k in widths if k.endswith("red")), widths[0])
-    return spec.with_block(si, bi, block.model_copy(update={field: getattr(block, field) + 8 * (step + 1)}))
+    delta = 8 * (step + 1)
+    red = next((k for k in widths if k.endswith("red")), None)
+    if red is not None:
+        update = {red: getattr(block, red) + delta}
+    else:
+        update = {"ch1x1": block.ch1x1 + delta, "ch3x3": block.ch3x3 - delta}
+    return spec.with_block(si, bi, block.model_copy(update=update))
 
 
 def main() -> None:
