@@ -7,8 +7,8 @@ Target (issue 6): runner overhead <= 5% (runner images/s >= 0.95x the bare loop'
 
 Both sides train the same freshly initialised network with the same optimizer, loss and pre-made batches; both are
 timed by the wall clock over the steps after warm-up. The runner side is ``train_probe`` with what a worker adds:
-per-step metrics written to a real store every 0.5 s, the heartbeat thread beating every second, the cancel
-check. Each preset runs in its own process (so that its peak memory is its own), bare and runner alternating
+the per-step metrics and loss read-back, the ``Reporter`` thread writing them to a real store every 0.5 s and
+beating every second, the cancel check. Each preset runs in its own process (so that its peak memory is its own), bare and runner alternating
 ``--repeats`` times; the ratio is of the medians. On CUDA each preset is also run in fp32 without channels_last,
 to show what bf16 autocast + channels_last buy.
 """
@@ -89,29 +89,24 @@ def _runner(spec, config, batches, device, store_dir: Path) -> tuple[float, dict
     """images/s through train_probe with a worker's reporting (store writes, heartbeat thread, cancel flag)."""
     from inception_explorer.probes.records import RunLog
     from inception_explorer.probes.train import train_probe
-    from inception_explorer.probes.worker import FLUSH_EVERY, _Heartbeat
+    from inception_explorer.probes.worker import Reporter
     from inception_explorer.store import Store
 
     runs = RunLog(Store(store_dir / "store.sqlite"))
     run = runs.create("bench", spec, config, str(device))
     runs.claim(1000)
     runs.start(run.id, "bench")
-    heartbeat = _Heartbeat(runs, run.id)
-    heartbeat.start()
-    stamps, pending, last = {}, [], [time.monotonic()]
+    reporter = Reporter(runs, run.id)
+    reporter.start()
+    stamps = {}
 
     def on_step(m):
         stamps[m.step] = time.perf_counter()
-        pending.append(m)
-        if time.monotonic() - last[0] >= FLUSH_EVERY:
-            runs.record_steps(run.id, pending)
-            pending.clear()
-            last[0] = time.monotonic()
+        reporter.add(m)
 
     data = _Batches(batches, batches[:1])
-    summary = train_probe(spec, config, data, device, on_step=on_step, should_stop=heartbeat.cancel.is_set)
-    runs.record_steps(run.id, pending)
-    heartbeat.done.set()
+    summary = train_probe(spec, config, data, device, on_step=on_step, should_stop=reporter.cancel.is_set)
+    reporter.stop()
     w, n = config.warmup_steps, config.steps
     # step w's callback ends warm-up; steps w+1..n are timed, as in the bare loop
     return config.batch_size * (n - w) / (stamps[n] - stamps[w]), summary.to_dict()

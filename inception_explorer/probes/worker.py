@@ -1,7 +1,8 @@
 """The probe worker process: ``python -m inception_explorer.probes.worker RUN_ID --store PATH``.
 
-It trains one run and reports to the store: a heartbeat every second (from a thread, so that a long step does not
-look like a dead worker), metrics in small batches, and the outcome. A cancel flag is seen within a second; if
+It trains one run and reports to the store from a ``Reporter`` thread: metrics every half second and a heartbeat
+every second (so that a long step does not look like a dead worker, and training never waits on SQLite), then the
+outcome. A cancel flag is seen within a second; if
 the current step is still not over ``CANCEL_GRACE`` seconds later, the worker records the run as cancelled (its
 metrics are already stored) and exits at once. As it exits it starts the next queued run (``dispatch``).
 """
@@ -25,25 +26,56 @@ FLUSH_EVERY = 0.5
 CANCEL_GRACE = 3.0
 
 
-class _Heartbeat(threading.Thread):
+class Reporter(threading.Thread):
+    """The worker's link to the store, off the training thread: every ``FLUSH_EVERY`` seconds it writes the steps
+    handed to ``add`` and beats; it notices a cancel request (``cancel`` is set) and, if the step in progress
+    does not end within ``CANCEL_GRACE`` seconds, records the run as cancelled and ends the process. Training
+    never waits on SQLite."""
+
     def __init__(self, runs: RunLog, run_id: str):
-        super().__init__(name="probe-heartbeat", daemon=True)
+        super().__init__(name="probe-reporter", daemon=True)
         self.runs, self.run_id = runs, run_id
         self.cancel = threading.Event()
         self.done = threading.Event()
+        self._pending: list = []
+        self._lock = threading.Lock()
+
+    def add(self, metrics) -> None:
+        with self._lock:
+            self._pending.append(metrics)
+
+    def flush(self) -> None:
+        with self._lock:
+            steps, self._pending = self._pending, []
+        try:
+            self.runs.record_steps(self.run_id, steps)
+        except Exception:  # a busy store: keep them for the next flush
+            with self._lock:
+                self._pending[:0] = steps
+            raise
 
     def run(self) -> None:
-        cancel_seen = None
-        while not self.done.wait(HEARTBEAT_EVERY):
+        cancel_seen, last_beat = None, 0.0
+        while not self.done.wait(FLUSH_EVERY):
             try:
-                if self.runs.beat(self.run_id):
-                    self.cancel.set()
-                    cancel_seen = cancel_seen or time.monotonic()
-            except Exception:  # a busy store: try again next beat
+                self.flush()
+                if time.monotonic() - last_beat >= HEARTBEAT_EVERY:
+                    last_beat = time.monotonic()
+                    if self.runs.beat(self.run_id):
+                        self.cancel.set()
+                        cancel_seen = cancel_seen or time.monotonic()
+            except Exception:  # a busy store: try again next time
                 continue
             if cancel_seen and time.monotonic() - cancel_seen > CANCEL_GRACE and not self.done.is_set():
+                self.flush()
                 self.runs.finish(self.run_id, CANCELLED, error="cancelled during a step; metrics up to the last finished step kept")
                 os._exit(0)
+
+    def stop(self) -> None:
+        """Stop reporting and write what is left (called by the training thread when the run ends)."""
+        self.done.set()
+        self.join(timeout=5)
+        self.flush()
 
 
 def run_probe(store: Store, run_id: str) -> str:
@@ -58,18 +90,8 @@ def run_probe(store: Store, run_id: str) -> str:
     if not runs.start(run_id, worker_token(os.getpid())):
         return runs.get(run_id).status  # cancelled (or reaped) before it started
     run = runs.get(run_id)
-    heartbeat = _Heartbeat(runs, run_id)
-    heartbeat.start()
-    pending, last_flush = [], time.monotonic()
-
-    def on_step(m) -> None:
-        nonlocal last_flush
-        pending.append(m)
-        if time.monotonic() - last_flush >= FLUSH_EVERY:
-            runs.record_steps(run_id, pending)
-            pending.clear()
-            last_flush = time.monotonic()
-
+    reporter = Reporter(runs, run_id)
+    reporter.start()
     try:
         config, spec = run.config, run.spec
         device = torch.device(run.device)
@@ -82,24 +104,24 @@ def run_probe(store: Store, run_id: str) -> str:
         if rate is None:
             rate = measure_matmul_rate(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
             runs.save_matmul_rate(name, dtype, rate)
-        summary = train_probe(spec, config, dataset, device, on_step=on_step,
-                              should_stop=heartbeat.cancel.is_set, matmul_rate=rate)
-        runs.record_steps(run_id, pending)
+        summary = train_probe(spec, config, dataset, device, on_step=reporter.add,
+                              should_stop=reporter.cancel.is_set, matmul_rate=rate)
+        reporter.stop()
         status = CANCELLED if summary.cancelled else DONE
         runs.finish(run_id, status, summary.to_dict(),
                     error=f"cancelled after {summary.steps_done} of {summary.steps_total} steps" if summary.cancelled else None)
         return status
     except (ProbeFailed, SpecError, DataError) as exc:
-        runs.record_steps(run_id, pending)
+        reporter.stop()
         runs.finish(run_id, FAILED, error=str(exc))
         return FAILED
     except BaseException as exc:  # anything else: say what it was, keep the traceback in the run's log
         traceback.print_exc()
-        runs.record_steps(run_id, pending)
+        reporter.stop()
         runs.finish(run_id, FAILED, error=f"unexpected error in the worker: {type(exc).__name__}: {exc}")
         return FAILED
     finally:
-        heartbeat.done.set()
+        reporter.done.set()
 
 
 def main(argv: list[str] | None = None) -> int:
