@@ -7,8 +7,11 @@ link, before app.py has run once, bypassing this navigation.
 
 import streamlit as st
 
+from inception_explorer.session import workspace
+
 st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", layout="wide")
 st.session_state.setdefault("presets.selected", "googlenet")
+workspace()  # this session's workspace, carried in the URL (?ws=...): saved variants and probe runs live there
 
 page = st.navigation([
     st.Page("pages/presets_page.py", title="Presets", icon=":material/view_list:", default=True),

@@ -1,4 +1,4 @@
-"""Streamlit caching around the package: the only package module that imports streamlit.
+"""Streamlit caching around the package (with session.py, the only package modules that import streamlit).
 
 Keys are a spec's canonical JSON string, so two sessions looking at the same network share one count.
 """
@@ -113,11 +113,13 @@ def store():
 
 
 def network_choices() -> dict[str, str]:
-    """label -> canonical spec JSON, for every preset and every saved variant (variants read fresh each run)."""
+    """label -> canonical spec JSON, for every preset and every variant saved in this session's workspace (read
+    fresh each run)."""
+    ws = st.session_state.get("workspace", "")
     choices = {f"preset {p.name}": preset_json(p.name) for p in list_presets()}
-    for name in store().variant_names():
+    for name in store().variant_names(ws):
         try:
-            choices[f"variant {name}"] = store().load_variant(name).spec.canonical_json()
+            choices[f"variant {name}"] = store().load_variant(name, ws).spec.canonical_json()
         except Exception:  # a variant that no longer parses is simply not offered
             continue
     return choices

@@ -7,6 +7,8 @@ state. The location is ``$INCEPTION_EXPLORER_HOME/store.sqlite``, by default ``.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import sqlite3
 import time
 from contextlib import closing, contextmanager
@@ -19,11 +21,21 @@ from .spec import MAX_NAME_LENGTH, ModelSpec
 HOME_ENV = "INCEPTION_EXPLORER_HOME"
 
 _SCHEMA = """
+-- Named variants, per workspace ('' is the single-user workspace of the CLI and of a server without a room).
 CREATE TABLE IF NOT EXISTS variants (
-    name TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,
     spec_json TEXT NOT NULL,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    PRIMARY KEY (workspace, name)
+);
+-- Read-only copies an instructor published: anyone with the token can open (and copy) one, nobody can change it.
+CREATE TABLE IF NOT EXISTS published (
+    token TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    created REAL NOT NULL
 );
 -- Training probes (inception_explorer/probes/records.py reads and writes these).
 CREATE TABLE IF NOT EXISTS runs (
@@ -67,6 +79,18 @@ CREATE TABLE IF NOT EXISTS device_rates (
 """
 
 
+_WORKSPACE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def new_workspace_id() -> str:
+    """An unguessable workspace id (128 random bits), to be carried in the URL."""
+    return secrets.token_urlsafe(16)
+
+
+def is_workspace_id(text: object) -> bool:
+    return isinstance(text, str) and bool(_WORKSPACE_ID.match(text))
+
+
 class StoreError(RuntimeError):
     """The store cannot be read or written (locked, read-only, not a database): said plainly."""
 
@@ -93,6 +117,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(self._connect()) as db, db:
                 db.execute("PRAGMA journal_mode=WAL")
+                _upgrade(db)
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
@@ -140,26 +165,55 @@ class Store:
             raise ValueError(f"a variant name must be 1-{MAX_NAME_LENGTH} printable characters, got {name!r}")
         return name
 
-    def save_variant(self, name: str, spec: ModelSpec) -> VariantRecord:
-        """Save (or overwrite) a named variant. The spec is stored as its canonical JSON."""
+    def save_variant(self, name: str, spec: ModelSpec, workspace: str = "") -> VariantRecord:
+        """Save (or overwrite) a named variant of ``workspace``. The spec is stored as its canonical JSON."""
         name = self.check_name(name)
         now = time.time()
         self.query(
-            "INSERT INTO variants(name, spec_json, created, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET spec_json = excluded.spec_json, updated = excluded.updated",
-            (name, spec.canonical_json(), now, now),
+            "INSERT INTO variants(workspace, name, spec_json, created, updated) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(workspace, name) DO UPDATE SET spec_json = excluded.spec_json, updated = excluded.updated",
+            (workspace, name, spec.canonical_json(), now, now),
         )
-        return self.load_variant(name)
+        return self.load_variant(name, workspace)
 
-    def load_variant(self, name: str) -> VariantRecord:
-        rows = self.query("SELECT name, spec_json, created, updated FROM variants WHERE name = ?", (name,))
+    def load_variant(self, name: str, workspace: str = "") -> VariantRecord:
+        rows = self.query("SELECT name, spec_json, created, updated FROM variants WHERE workspace = ? AND name = ?",
+                          (workspace, name))
         if not rows:
             raise KeyError(f"no saved variant named {name!r}")
         n, spec_json, created, updated = rows[0]
         return VariantRecord(n, ModelSpec.from_json(spec_json), created, updated)
 
-    def variant_names(self) -> list[str]:
-        return [r[0] for r in self.query("SELECT name FROM variants ORDER BY updated DESC")]
+    def variant_names(self, workspace: str = "") -> list[str]:
+        return [r[0] for r in self.query("SELECT name FROM variants WHERE workspace = ? ORDER BY updated DESC", (workspace,))]
 
-    def delete_variant(self, name: str) -> None:
-        self.query("DELETE FROM variants WHERE name = ?", (name,))
+    def delete_variant(self, name: str, workspace: str = "") -> None:
+        self.query("DELETE FROM variants WHERE workspace = ? AND name = ?", (workspace, name))
+
+    # ---- published, read-only variants -------------------------------------------------------------------------
+
+    def publish(self, name: str, spec: ModelSpec) -> str:
+        """A read-only copy anyone with the returned token can open; it never changes afterwards."""
+        name = self.check_name(name)
+        token = secrets.token_urlsafe(12)
+        self.query("INSERT INTO published(token, name, spec_json, created) VALUES (?, ?, ?, ?)",
+                   (token, name, spec.canonical_json(), time.time()))
+        return token
+
+    def load_published(self, token: str) -> VariantRecord:
+        rows = self.query("SELECT name, spec_json, created FROM published WHERE token = ?", (str(token)[:64],))
+        if not rows:
+            raise KeyError("no published variant under that link")
+        name, spec_json, created = rows[0]
+        return VariantRecord(name, ModelSpec.from_json(spec_json), created, created)
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Bring a store written by an older version up to this schema (variants gained a workspace)."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(variants)")]
+    if columns and "workspace" not in columns:
+        db.execute("ALTER TABLE variants RENAME TO variants_old")
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO variants(workspace, name, spec_json, created, updated) "
+                   "SELECT '', name, spec_json, created, updated FROM variants_old")
+        db.execute("DROP TABLE variants_old")

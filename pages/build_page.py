@@ -42,10 +42,21 @@ def apply(edit, *args) -> None:
 
 
 # ---- where the draft comes from: the URL, a saved variant, or a preset --------------------------------------
+WS = st.session_state["workspace"]  # app.py sets it (session.workspace) before any page runs
+published = st.query_params.get("published")
+if published and st.session_state.get("build.published") != published:
+    # An instructor's read-only link: open a copy; saving it puts it in this session's own workspace.
+    st.session_state["build.published"] = published
+    try:
+        record = store().load_published(published)
+    except (KeyError, SpecError, StoreError) as exc:
+        st.warning(f"Could not open the published variant in the link: {exc}")
+    else:
+        load(record.spec.canonical_json(), f"published {record.name}")
 if DRAFT not in st.session_state:
     wanted = st.query_params.get("variant")
     try:
-        record = store().load_variant(wanted) if wanted else None
+        record = store().load_variant(wanted, WS) if wanted else None
     except (KeyError, SpecError, StoreError) as exc:
         st.warning(f"Could not open the variant in the link: {exc}")
         record = None
@@ -55,7 +66,7 @@ if DRAFT not in st.session_state:
         load(preset_json("googlenet"), "preset googlenet")
 
 st.title("Build")
-saved = store().variant_names()
+saved = store().variant_names(WS)
 with st.container(border=True):
     cols = st.columns([3, 1])
     choice = cols[0].selectbox(
@@ -63,8 +74,9 @@ with st.container(border=True):
         help="Presets are the papers' networks; variants are what you (or your instructor) saved.")
     if cols[1].button("Load", key="build.load", width="stretch"):
         kind, name = choice.split(" ", 1)
-        load(preset_json(name) if kind == "preset" else store().load_variant(name).spec.canonical_json(), choice)
-        st.query_params.clear()
+        load(preset_json(name) if kind == "preset" else store().load_variant(name, WS).spec.canonical_json(), choice)
+        for key in ("variant", "published"):
+            st.query_params.pop(key, None)
         st.rerun()
 
 draft = json.loads(st.session_state[DRAFT])
@@ -193,14 +205,25 @@ with keep[0]:
     if st.button("Save variant", key="build.save", disabled=spec is None,
                  help=None if spec is not None else "Fix the problems first: only a valid network is saved"):
         try:
-            store().save_variant(name, spec)
+            store().save_variant(name, spec, WS)
         except (ValueError, StoreError) as exc:
             st.error(str(exc))
         else:
             st.session_state[SOURCE] = f"variant {name.strip()}"
+            st.query_params.pop("published", None)
             st.query_params["variant"] = name.strip()
-            st.success(f"Saved **{name.strip()}**. Anyone on this server can open it with the link "
-                       f"`?variant={name.strip()}` on the Build page.")
+            st.success(f"Saved **{name.strip()}** in your workspace. This page's address reopens it; whoever you "
+                       f"give that address shares your workspace.")
+    if st.button("Publish a read-only copy", key="build.publish", disabled=spec is None,
+                 help="For instructors: a link the room opens and copies into their own workspaces; nobody can "
+                      "change the published copy."):
+        try:
+            token = store().publish(name, spec)
+        except (ValueError, StoreError) as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Published **{name.strip()}**. Hand out this link (without any `ws=`): "
+                       f"`/build?published={token}`")
     st.download_button("Export JSON", data=ModelSpec.from_json(valid_json).to_json(),
                        file_name=f"{draft.get('name', 'network')}.json", mime="application/json", key="build.export")
 with keep[1]:

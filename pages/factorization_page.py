@@ -94,10 +94,10 @@ if picked:
         name = s1.text_input("Save as variant", f"{spec.name} factorized", key="fact.apply.name")
         if s2.button("Save variant", key="fact.apply.save"):
             try:
-                store().save_variant(name, converted)
+                store().save_variant(name, converted, st.session_state["workspace"])
             except (ValueError, StoreError) as exc:
                 st.error(str(exc))
             else:
                 st.success(f"Saved **{name.strip()}**.")
                 st.page_link("pages/build_page.py", label="Open it on the Build page", icon=":material/construction:",
-                             query_params={"variant": name.strip()})
+                             query_params={"variant": name.strip(), "ws": st.session_state["workspace"]})

@@ -31,6 +31,7 @@ st.caption("Short training runs that compare variants honestly: the same seeded 
            "the rest wait in line. Leave the page, reload it or restart the server: the probes go on and their "
            "results stay.")
 
+WS = st.session_state["workspace"]  # probes and runs of this session's workspace only
 try:
     runs = RunLog(store())
     dispatch(store())  # mark dead workers failed, start queued runs whose device is free
@@ -42,7 +43,7 @@ choices = network_choices()
 if "build.valid" in st.session_state:
     choices = {"the network on the Build page": st.session_state["build.valid"], **choices}
 
-with st.expander("New probe", expanded=not runs.list(limit=1)):
+with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
     picked = st.multiselect("Networks (one probe each, same settings)", list(choices),
                             default=["preset googlenet", "preset inception_v2"], key="probes.picked")
     c1, c2, c3, c4 = st.columns(4)
@@ -101,20 +102,21 @@ if go:
         st.warning("Pick at least one network.")
     for label in picked if config is not None else []:
         try:
-            run = submit(store(), ModelSpec.from_json(choices[label]), config, label=label.removeprefix("preset ").removeprefix("variant "))
+            run = submit(store(), ModelSpec.from_json(choices[label]), config,
+                         label=label.removeprefix("preset ").removeprefix("variant "), workspace=WS)
             st.toast(f"{run.label}: {run.status}")
         except QueueFull as exc:
             st.warning(f"**{label}** was not queued: {exc}")
         except (SpecError, DataError, StoreError) as exc:
             st.error(f"**{label}** cannot be probed with these settings: {exc}")
 
-active_now = bool(runs.list(statuses=("queued", "starting", "running"), limit=1))
+active_now = bool(runs.list(workspace=WS, statuses=("queued", "starting", "running"), limit=1))
 
 
 @st.fragment(run_every=1.0 if active_now else None)
 def live_runs() -> None:
     dispatch(store())
-    active = runs.list(statuses=("queued", "starting", "running"))
+    active = runs.list(workspace=WS, statuses=("queued", "starting", "running"))
     if not active:
         if active_now:
             st.rerun()  # the last probe just ended: refresh the whole page once, and stop polling
@@ -137,7 +139,7 @@ def live_runs() -> None:
 live_runs()
 
 st.subheader("Runs")
-all_runs = runs.list()
+all_runs = runs.list(workspace=WS)
 if not all_runs:
     st.info("No probes yet: pick networks above and start some. A few hundred steps of a 0.25-width network at "
             "128 px take a few minutes on a CPU.")

@@ -222,6 +222,8 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_restart(
         page.get_by_text("googlenet ·").first.wait_for(timeout=30_000)
         page.reload()
         page.get_by_text("inception_v2 ·").first.wait_for(timeout=60_000)
+        assert "ws=" in page.url  # the workspace is in the address, so the reload kept it
+        workspace = page.url.split("ws=")[1].split("&")[0]
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the compared loss curves
         page.get_by_role("button", name="Export these runs as CSV (every step)").wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -232,7 +234,9 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_restart(
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(server)
         page.get_by_text("Parameters (inference)").wait_for(timeout=60_000)
-        page.goto(f"{server}/probes")
+        page.goto(f"{server}/probes")  # a new visitor: a new, empty workspace
+        page.get_by_text("No probes yet").wait_for(timeout=60_000)
+        page.goto(f"{server}/probes?ws={workspace}")  # the same student, by the address they had
         page.get_by_text("googlenet ·").first.wait_for(timeout=60_000)
         page.get_by_text("inception_v2 ·").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0

@@ -97,12 +97,39 @@ def test_a_saved_variant_is_on_disk_and_reopens_from_its_link(home):
     at.button(key="build.save").click().run()
     assert not at.exception, at.exception
     assert any("Saved" in s.value for s in at.success)
-    saved = Store(home / "store.sqlite").load_variant("lab 3 variant").spec
+    ws = at.session_state["workspace"]
+    assert at.query_params["ws"] == ws and at.query_params["variant"] == "lab 3 variant"
+    saved = Store(home / "store.sqlite").load_variant("lab 3 variant", ws).spec
     assert saved.stages[2].blocks[3].ch5x5 == 32
-    # A new session (a reload, another student) opening the link gets the same network.
-    again = _build_page({"variant": "lab 3 variant"})
+    # A new session opening the page's address (a reload, or someone handed the link) gets the same network.
+    again = _build_page({"variant": "lab 3 variant", "ws": ws})
     assert _macs(again) == _macs(at)
     assert "variant lab 3 variant" in " ".join(c.value for c in again.caption)
+    # Another student, in their own workspace, cannot open it by name.
+    other = _build_page({"variant": "lab 3 variant"})
+    assert other.session_state["workspace"] != ws
+    assert any("lab 3 variant" in w.value for w in other.warning)
+    assert "variant lab 3 variant" not in other.selectbox(key="build.start").options
+
+
+def test_a_published_variant_opens_read_only_and_is_saved_into_the_students_own_workspace(home):
+    instructor = _build_page()
+    _select_block(instructor, 2, "inception4c")
+    _field(instructor, "ch5x5").set_value(32)
+    instructor.button[[b.label for b in instructor.button].index("Apply")].click().run()
+    instructor.text_input(key="build.save_name").set_value("lab start").run()
+    instructor.button(key="build.publish").click().run()
+    message = next(s.value for s in instructor.success if "Published" in s.value)
+    token = message.split("published=")[1].rstrip("`")
+    student = _build_page({"published": token})
+    assert not student.exception and _macs(student) == _macs(instructor)
+    assert "published lab start" in " ".join(c.value for c in student.caption)
+    student.text_input(key="build.save_name").set_value("my copy").run()
+    student.button(key="build.save").click().run()
+    store = Store(home / "store.sqlite")
+    assert store.variant_names(student.session_state["workspace"]) == ["my copy"]
+    assert store.variant_names(instructor.session_state["workspace"]) == []
+    assert store.load_published(token).spec == store.load_variant("my copy", student.session_state["workspace"]).spec
 
 
 def test_an_unknown_variant_in_the_link_is_a_warning_not_a_crash(home):
@@ -136,8 +163,10 @@ def test_compare_page_diffs_a_saved_variant_against_its_preset(home):
     spec = get_preset("googlenet")
     si, bi = spec.find_block("inception4c")
     edited = spec.with_block(si, bi, spec.stages[si].blocks[bi].model_copy(update={"ch5x5": 32}))
-    Store(home / "store.sqlite").save_variant("narrow 4c", edited)
+    ws = "compare-test-workspace-0001"
+    Store(home / "store.sqlite").save_variant("narrow 4c", edited, ws)
     at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["ws"] = ws
     at.run()
     at.switch_page("pages/compare_page.py").run()
     assert not at.exception, at.exception

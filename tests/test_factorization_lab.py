@@ -311,6 +311,6 @@ def test_the_lab_page_applies_fig5_to_googlenet_and_saves_it(tmp_path, monkeypat
     at.text_input(key="fact.apply.name").input("googlenet fig5").run()
     at.button(key="fact.apply.save").click().run()
     assert not at.exception and at.success
-    saved = Store(tmp_path / "store.sqlite").load_variant("googlenet fig5").spec
+    saved = Store(tmp_path / "store.sqlite").load_variant("googlenet fig5", at.session_state["workspace"]).spec
     assert sum(b.kind == "inception_fig5" for _, _, _, b in saved.iter_blocks()) == 9
     cached.store.clear()

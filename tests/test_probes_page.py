@@ -57,6 +57,10 @@ def test_two_probes_queue_run_and_compare(home):
     assert not at.exception and not at.error, [e.value for e in at.error]
     runs = RunLog(Store(home / "store.sqlite")).list()
     assert [r.label for r in runs] == ["googlenet_naive", "googlenet"]
+    assert {r.workspace for r in runs} == {at.session_state["workspace"]}
+    other = _probes_page()  # another student's session sees none of these runs
+    assert other.session_state["workspace"] != at.session_state["workspace"]
+    assert other.info and "No probes yet" in other.info[0].value
     assert runs[0].status == "queued" and runs[1].status in ("starting", "running")
     assert any("1 in line" in str(v) for v in at.dataframe[0].value["status"])  # the waiting run says so
     deadline = time.time() + 180

@@ -44,7 +44,7 @@ def test_a_corrupted_row_is_a_spec_error_not_a_crash(tmp_path):
     path = tmp_path / "s.sqlite"
     Store(path)
     with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO variants VALUES ('bad', '{\"name\": 1}', 0, 0)")
+        db.execute("INSERT INTO variants(name, spec_json, created, updated) VALUES ('bad', '{\"name\": 1}', 0, 0)")
     with pytest.raises(SpecError):
         Store(path).load_variant("bad")
 
@@ -105,3 +105,38 @@ def test_no_user_input_is_ever_unpickled_or_evaluated():
             if re.search(r"\b(pickle|marshal|shelve|torch\.load|eval\(|exec\(|__import__|yaml\.load)\b", line):
                 offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
     assert not offenders, offenders
+
+
+def test_workspaces_do_not_see_each_others_variants(tmp_path):
+    from inception_explorer.store import is_workspace_id, new_workspace_id
+
+    store = Store(tmp_path / "s.sqlite")
+    alice, bob = new_workspace_id(), new_workspace_id()
+    assert alice != bob and is_workspace_id(alice) and not is_workspace_id("short") and not is_workspace_id("../x" * 8)
+    store.save_variant("mine", get_preset("googlenet"), workspace=alice)
+    store.save_variant("mine", get_preset("inception_v3"), workspace=bob)  # the same name, another workspace
+    assert store.variant_names(alice) == ["mine"] and store.variant_names(bob) == ["mine"]
+    assert store.load_variant("mine", alice).spec.name == "googlenet"
+    assert store.load_variant("mine", bob).spec.name == "inception_v3"
+    assert store.variant_names() == []  # nor does the default workspace
+    with pytest.raises(KeyError):
+        store.load_variant("mine")
+
+
+def test_a_published_variant_is_a_read_only_copy(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    token = store.publish("lab 3 start", get_preset("googlenet"))
+    store.publish("lab 3 start", get_preset("inception_v3"))  # publishing again makes another link
+    assert store.load_published(token).spec == get_preset("googlenet")
+    assert store.load_published(token).name == "lab 3 start"
+    with pytest.raises(KeyError, match="no published variant"):
+        store.load_published("not-a-token")
+
+
+def test_a_store_from_before_workspaces_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE variants (name TEXT PRIMARY KEY, spec_json TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL)")
+        db.execute("INSERT INTO variants VALUES (?, ?, 1, 2)", ("old one", get_preset("googlenet").canonical_json()))
+    store = Store(path)
+    assert store.variant_names() == ["old one"] and store.load_variant("old one").spec == get_preset("googlenet")
