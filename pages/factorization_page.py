@@ -84,9 +84,15 @@ if picked:
             hide_index=True, width="stretch",
             column_config={"params": st.column_config.NumberColumn(format="localized"),
                            "MACs": st.column_config.NumberColumn(format="localized")})
-        saved = 1 - after.totals.macs / before.totals.macs
+        change = after.totals.macs / before.totals.macs - 1
         st.markdown(f"MACs **{before.totals.macs / 1e9:.3f} G → {after.totals.macs / 1e9:.3f} G** "
-                    f"({saved:+.1%} saved), parameters {before.totals.params:,} → {after.totals.params:,}.")
+                    f"({abs(change):.1%} {'fewer' if change <= 0 else 'more'}), parameters {before.totals.params:,} → "
+                    f"{after.totals.params:,}.")
+        if change > 0:
+            st.info("More, not fewer: [R]'s 28% assumes the 5x5 is as wide in as out (the lab's C_in = C_out). "
+                    "GoogLeNet's 5x5 branches widen a narrow reduction 2-4x (16 → 32 in inception3a), and the "
+                    "second 3x3 then works at the full output width. Widen the reductions (ch5x5red) first, as "
+                    "[R] §3.1 does, and the factorization pays.")
         with st.expander("What each conversion kept, mapped or defaulted"):
             for name, block_notes in notes.items():
                 st.markdown(f"**{name}**: " + ("; ".join(block_notes) or "fields carried over as they were"))
