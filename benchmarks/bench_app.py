@@ -26,45 +26,23 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def first_paint() -> None:
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(APP).parent
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)], cwd=root,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            try:
-                if urllib.request.urlopen(url + "_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
-            for visit in ("first visitor (cold server)", "second visitor"):
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                t = time.perf_counter()
-                page.goto(url)
-                page.get_by_text("Why the Inception family").wait_for(timeout=120_000)
-                paint = time.perf_counter() - t
-                page.get_by_text("Parameters (inference)").wait_for(timeout=120_000)
-                ready = time.perf_counter() - t
-                print(f"{visit}: first paint {paint:.2f} s, presets counted and shown {ready:.2f} s")
-                page.close()
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(10)
+    from _server import CHROMIUM_ARGS, streamlit_server
+
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for visit in ("first visitor (cold server)", "second visitor"):
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            t = time.perf_counter()
+            page.goto(url)
+            page.get_by_text("Why the Inception family").wait_for(timeout=120_000)
+            paint = time.perf_counter() - t
+            page.get_by_text("Parameters (inference)").wait_for(timeout=120_000)
+            ready = time.perf_counter() - t
+            print(f"{visit}: first paint {paint:.2f} s, presets counted and shown {ready:.2f} s")
+            page.close()
+        browser.close()
 
 
 def main() -> None:

@@ -13,20 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from _server import CHROMIUM_ARGS, streamlit_server
 
 
 def expected_param_delta(width: int) -> str:
@@ -93,21 +84,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="*", default=[10, 20, 40])
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a session counts as failed")
     args = parser.parse_args()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    home = tempfile.mkdtemp()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)], cwd=ROOT,
-                              env={**os.environ, "INCEPTION_EXPLORER_HOME": home},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with streamlit_server() as url:
         asyncio.run(room(url, 1, int(args.timeout * 1000)))  # one visitor first: the server's imports and first count
         print(f"one server, one Chromium with N contexts; {os.cpu_count()} CPU cores")
         for n in args.sessions:
@@ -120,9 +97,6 @@ def main() -> None:
             print(line, flush=True)
             for e in sorted(set(errors)):
                 print(f"        {e}")
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

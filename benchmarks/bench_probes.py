@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -42,18 +41,15 @@ class _Batches:
 
 
 def _bare_loop(spec, config, batches, device) -> float:
-    """images/s of the plainest honest training loop: forward, loss, backward, clip, step."""
+    """images/s of the plainest honest training loop: the same ``training_step`` (forward, loss, backward, clip,
+    optimizer step) with nothing around it, no metrics read back, no reporting."""
     import torch
 
     from inception_explorer.build import build
     from inception_explorer.devices import synchronize
-    from inception_explorer.probes.loss import probe_loss
-    from inception_explorer.probes.train import _optimizer, init_for_training
+    from inception_explorer.probes.train import _optimizer, init_for_training, precision, training_step
 
-    r = config.recipe
-    cuda = device.type == "cuda"
-    amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda and r.mixed_precision else None
-    fmt = torch.channels_last if cuda and r.channels_last else torch.contiguous_format
+    amp, fmt = precision(device, config.recipe)
     torch.manual_seed(config.seed)
     model = init_for_training(build(spec)).to(device=device, memory_format=fmt).train()
     opt = _optimizer(model, config)
@@ -64,23 +60,7 @@ def _bare_loop(spec, config, batches, device) -> float:
         if step == config.warmup_steps:
             synchronize(device)
             start = time.perf_counter()
-        x, y = x.to(device).contiguous(memory_format=fmt), y.to(device)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            out = model(x)
-            loss = probe_loss(out.logits, out.aux_logits, y, weights, r.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss.total).backward()
-            scaler.unscale_(opt)
-        else:
-            loss.total.backward()
-        if r.clip_grad_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad_norm)
-        if scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
+        training_step(model, opt, scaler, x.to(device).contiguous(memory_format=fmt), y.to(device), weights, config.recipe, amp)
     synchronize(device)
     return config.batch_size * (len(batches) - config.warmup_steps) / (time.perf_counter() - start)
 

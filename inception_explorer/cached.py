@@ -112,11 +112,17 @@ def store():
     return Store()
 
 
-def network_choices() -> dict[str, str]:
+BUILD_NETWORK = "the network on the Build page"
+
+
+def network_choices(include_build: bool = False) -> dict[str, str]:
     """label -> canonical spec JSON, for every preset and every variant saved in this session's workspace (read
-    fresh each run)."""
+    fresh each run); with ``include_build``, first the last valid network of this session's Build page."""
     ws = st.session_state.get("workspace", "")
-    choices = {f"preset {p.name}": preset_json(p.name) for p in list_presets()}
+    choices = {}
+    if include_build and "build.valid" in st.session_state:
+        choices[BUILD_NETWORK] = st.session_state["build.valid"]
+    choices.update({f"preset {p.name}": preset_json(p.name) for p in list_presets()})
     for name in store().variant_names(ws):
         try:
             choices[f"variant {name}"] = store().load_variant(name, ws).spec.canonical_json()

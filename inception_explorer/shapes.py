@@ -8,7 +8,6 @@ with its place, and raises one ``SpecError``. ``stage_info(spec)`` gives one row
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any

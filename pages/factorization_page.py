@@ -56,9 +56,7 @@ st.subheader("Apply to a network")
 st.caption("Convert chosen blocks of a preset or saved variant, keeping their widths: GoogLeNet's modules to [R] Fig. 5 "
            "(the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The counts "
            "before and after come from fvcore; save the result to open it on the Build page or probe it.")
-choices = network_choices()
-if "build.valid" in st.session_state:
-    choices = {"the network on the Build page": st.session_state["build.valid"], **choices}
+choices = network_choices(include_build=True)
 TARGETS = {"5x5 → two 3x3 ([R] Fig. 5)": "inception_fig5", "n x n → 1 x n + n x 1 ([R] Fig. 6)": "inception_fig6"}
 a1, a2, a3 = st.columns([2, 2, 1])
 label = a1.selectbox("Network", list(choices), key="fact.apply.network")

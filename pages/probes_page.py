@@ -39,9 +39,7 @@ except StoreError as exc:
     st.error(f"The store cannot be used: {exc}")
     st.stop()
 
-choices = network_choices()
-if "build.valid" in st.session_state:
-    choices = {"the network on the Build page": st.session_state["build.valid"], **choices}
+choices = network_choices(include_build=True)
 
 with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
     picked = st.multiselect("Networks (one probe each, same settings)", list(choices),

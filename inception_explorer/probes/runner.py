@@ -87,14 +87,20 @@ def _exit_reason(pid: int, ended: bool = False) -> str:
     return f"exit status {code}"
 
 
+def _local_process(worker: str | None) -> tuple[int, str] | None:
+    """(pid, start ticks) of a worker token made by ``worker_token`` on this machine; None for anything else."""
+    parts = (worker or "").split(":")
+    if len(parts) != 4 or parts[0] != "local" or parts[1] != socket.gethostname() or not parts[2].isdigit():
+        return None
+    return int(parts[2]), parts[3]
+
+
 def worker_state(worker: str | None) -> tuple[bool | None, str]:
     """(alive?, why not). None when this machine cannot tell (another host, or no worker yet)."""
-    if not worker or not worker.startswith("local:"):
+    local = _local_process(worker)
+    if local is None:
         return None, ""
-    _, host, pid_text, ticks = worker.rsplit(":", 3) if worker.count(":") >= 3 else (None, "", "0", "?")
-    if host != socket.gethostname():
-        return None, ""
-    pid = int(pid_text)
+    pid, ticks = local
     now_ticks = _start_ticks(pid)
     gone = now_ticks is None or (ticks != "?" and now_ticks != ticks)
     reason = _exit_reason(pid, ended=gone)
@@ -140,10 +146,12 @@ def reap(store: Store, now: float | None = None) -> list[str]:
 
 
 def _kill(worker: str) -> None:
-    try:
-        os.kill(int(worker.rsplit(":", 2)[1]), signal.SIGKILL)
-    except (OSError, ValueError, IndexError):
-        pass
+    local = _local_process(worker)
+    if local is not None:
+        try:
+            os.kill(local[0], signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def spawn(store: Store, run: RunRecord) -> None:

@@ -115,6 +115,37 @@ def _optimizer(model: torch.nn.Module, config: ProbeConfig) -> torch.optim.Optim
     return torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
 
 
+def precision(device: torch.device, recipe) -> tuple[torch.dtype | None, torch.memory_format]:
+    """The autocast dtype (None: fp32) and memory format ``recipe`` asks for on ``device``: mixed precision (bf16
+    where supported, else fp16) and channels_last apply on CUDA only."""
+    if device.type != "cuda":
+        return None, torch.contiguous_format
+    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if recipe.mixed_precision else None
+    return amp_dtype, torch.channels_last if recipe.channels_last else torch.contiguous_format
+
+
+def training_step(model, optimizer, scaler, x, y, aux_weights, recipe, amp_dtype):
+    """One step: forward (under autocast when ``amp_dtype``), the probe loss, backward (scaled when ``scaler``),
+    gradient clipping when the recipe asks, optimizer step. Returns the model's outputs and the ``ProbeLoss``."""
+    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        out = model(x)
+        loss = probe_loss(out.logits, out.aux_logits, y, aux_weights, recipe.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss.total).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.total.backward()
+    if recipe.clip_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad_norm)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return out, loss
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.OutOfMemoryError):
         return True
@@ -144,11 +175,8 @@ def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.dev
     recipe, batch = config.recipe, config.batch_size
     name = device_name(device)
     cuda = device.type == "cuda"
-    amp_dtype = None
-    if cuda and recipe.mixed_precision:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    channels_last = cuda and recipe.channels_last
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    amp_dtype, memory_format = precision(device, recipe)
+    channels_last = memory_format == torch.channels_last
     aux_weights = {h.name: h.loss_weight for h in spec.aux_heads}
     report = count(spec)
     macs_per_image = report.totals.macs + (report.totals.aux_macs if spec.aux_heads else 0)
@@ -173,22 +201,7 @@ def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.dev
             x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             y = y.to(device, non_blocking=True)
             start = time.perf_counter()
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                out = model(x)
-                loss = probe_loss(out.logits, out.aux_logits, y, aux_weights, recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss.total).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.total.backward()
-            if recipe.clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad_norm)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            out, loss = training_step(model, optimizer, scaler, x, y, aux_weights, recipe, amp_dtype)
             values = torch.stack([loss.total.detach(), loss.main.detach(),
                                   loss.aux.detach() if loss.aux is not None else loss.main.new_zeros(()),
                                   (out.logits.detach().argmax(1) == y).float().mean()]).tolist()  # one sync
