@@ -15,22 +15,32 @@ import torch
 from .errors import Problem, SpecError
 
 
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device_name(device: str) -> str:
+    """``device`` if it is a device setting at all (``auto``, ``cpu``, ``cuda``, ``cuda:N``), whether or not this
+    machine has it; a ``SpecError`` naming the setting otherwise."""
+    device = (device or "auto").strip()
+    if not DEVICE_NAME.fullmatch(device):
+        raise SpecError(Problem("device", f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"))
+    return device
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a torch device; a CUDA device that is not there is a
     ``SpecError`` naming the ``device`` setting."""
-    device = (device or "auto").strip()
+    device = check_device_name(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
-    if re.fullmatch(r"cuda(:\d+)?", device):
-        if not torch.cuda.is_available():
-            raise SpecError(Problem("device", f"device {device!r} was asked for but no CUDA device is available"))
-        dev = torch.device(device)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise SpecError(Problem("device", f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices"))
-        return dev
-    raise SpecError(Problem("device", f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"))
+    if not torch.cuda.is_available():
+        raise SpecError(Problem("device", f"device {device!r} was asked for but no CUDA device is available"))
+    dev = torch.device(device)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SpecError(Problem("device", f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices"))
+    return dev
 
 
 def device_name(device: torch.device) -> str:

@@ -8,12 +8,12 @@ import streamlit as st
 
 from inception_explorer import viz
 from inception_explorer.cached import network_choices, store
-from inception_explorer.devices import device_name, resolve_device
 from inception_explorer.errors import SpecError
 from inception_explorer.probes import ProbeConfig, RunLog, data_root, dispatch, submit
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
 from inception_explorer.probes.data import DataError
 from inception_explorer.probes.records import QueueFull
+from inception_explorer.probes.runner import where_probes_run
 from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
@@ -24,12 +24,9 @@ RECIPES = {
 }
 
 st.title("Training probes")
-where = resolve_device("auto")
 st.caption("Short training runs that compare variants honestly: the same seeded data, steps and recipe for each. "
-           f"Each probe trains in its own process on {'the GPU, ' + device_name(where) if where.type == 'cuda' else 'the CPU'}"
-           "; one at a time per device, "
-           "the rest wait in line. Leave the page, reload it or restart the server: the probes go on and their "
-           "results stay.")
+           f"Each probe trains {where_probes_run()}; the rest wait in line. Leave the page, reload it or restart "
+           "the server: the probes go on and their results stay.")
 
 WS = st.session_state["workspace"]  # probes and runs of this session's workspace only
 try:

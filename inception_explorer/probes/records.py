@@ -12,7 +12,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -188,16 +188,18 @@ class RunLog:
 
     # ---- state changes ---------------------------------------------------------------------------------------
 
-    def claim(self, limit_per_device: int) -> list[RunRecord]:
+    def claim(self, limit_per_device: int | Callable[[str], int]) -> list[RunRecord]:
         """Move queued runs to ``starting`` in fair order (``fair_order``), at most ``limit_per_device`` active per
-        device, in one write transaction (so two dispatchers cannot start the same run or overfill a device)."""
+        device (a number, or a function of the device), in one write transaction (so two dispatchers cannot start
+        the same run or overfill a device)."""
+        limit = limit_per_device if callable(limit_per_device) else (lambda device: limit_per_device)
         now = time.time()
         claimed = []
         with self.store.transaction(immediate=True) as db:
             active = dict(db.execute("SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device", ACTIVE).fetchall())
             devices = [d for (d,) in db.execute("SELECT DISTINCT device FROM runs WHERE status = ?", (QUEUED,)).fetchall()]
             for device in devices:
-                free = limit_per_device - active.get(device, 0)
+                free = limit(device) - active.get(device, 0)
                 for run_id in self._order(db, device)[:max(0, free)]:
                     db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?", (STARTING, now, run_id, QUEUED))
                     claimed.append(run_id)

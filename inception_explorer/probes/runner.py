@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ..spec import ModelSpec
 from ..store import Store
-from .config import ProbeConfig
+from .config import RAY_DEVICE, ProbeConfig, ray_address, ray_max_running
 from .records import ACTIVE, FAILED, STARTING, RunLog, RunRecord
 
 PER_DEVICE_ENV = "INCEPTION_EXPLORER_PROBES_PER_DEVICE"
@@ -34,7 +34,11 @@ STALE_AFTER = 20.0  # seconds without a heartbeat (the worker beats every second
 START_TIMEOUT = 60.0  # seconds from claim to the worker's first report (importing torch takes ~3 s)
 
 
-def max_per_device() -> int:
+def max_per_device(device: str = "cpu") -> int:
+    """How many probes may run at once on ``device``: a local device from ``$INCEPTION_EXPLORER_PROBES_PER_DEVICE``
+    (default 1), the Ray cluster ``ray_max_running()`` (config.py)."""
+    if device == RAY_DEVICE:
+        return ray_max_running()
     try:
         return max(1, int(os.environ.get(PER_DEVICE_ENV, "1")))
     except ValueError:
@@ -155,14 +159,16 @@ def _kill(worker: str) -> None:
 
 
 def spawn(store: Store, run: RunRecord) -> None:
-    """Start the worker process for a claimed run."""
+    """Start the worker process for a claimed run: the probe itself (``worker``), or for a run on the Ray cluster
+    the process that hands it to Ray and relays its reports (``ray_runner``)."""
     runs = RunLog(store)
     path = log_path(store, run.id)
+    module = "ray_runner" if run.device == RAY_DEVICE else "worker"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "inception_explorer.probes.worker", run.id, "--store", str(store.path.resolve())],
+                [sys.executable, "-m", f"inception_explorer.probes.{module}", run.id, "--store", str(store.path.resolve())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
@@ -177,7 +183,7 @@ def dispatch(store: Store) -> list[str]:
     """Reap dead runs, then start as many queued runs as the devices allow; returns the ids started."""
     reap(store)
     started = []
-    for run in RunLog(store).claim(max_per_device()):
+    for run in RunLog(store).claim(max_per_device):
         spawn(store, run)
         started.append(run.id)
     return started
@@ -188,16 +194,33 @@ def dispatch(store: Store) -> list[str]:
 
 def check(spec: ModelSpec, config: ProbeConfig) -> tuple[ModelSpec, str]:
     """Everything that can be known before a probe starts: the data (folder under the data root), the network at
-    the probe's size and class count, the device. Returns the spec that will be trained and the device; raises
-    ``SpecError`` or ``DataError`` with the reason."""
-    from ..devices import resolve_device
+    the probe's size and class count, the device. Returns the spec that will be trained and where: a local
+    device, or ``"ray"`` when ``$INCEPTION_EXPLORER_RAY_ADDRESS`` names a cluster (whose devices the Ray runner
+    checks as it starts the run). Raises ``SpecError`` or ``DataError`` with the reason."""
+    from ..devices import check_device_name, resolve_device
     from .data import make_dataset
     from .train import prepare_spec
 
     dataset = make_dataset(config.data, config.image_size, config.seed, channels=spec.in_channels)
-    device = resolve_device(config.device)
+    if ray_address():
+        check_device_name(config.device)
+        device = RAY_DEVICE
+    else:
+        device = str(resolve_device(config.device))
     prepared = prepare_spec(spec, config, dataset.num_classes)
-    return prepared, str(device)
+    return prepared, device
+
+
+def where_probes_run() -> str:
+    """Where a probe submitted now will train, in words (for the app and the CLI)."""
+    from ..devices import device_name, resolve_device
+
+    address = ray_address()
+    if address:
+        return f"on the Ray cluster at {address}, at most {ray_max_running()} at a time"
+    local = resolve_device("auto")
+    where = f"the GPU, {device_name(local)}" if local.type == "cuda" else "the CPU"
+    return f"in its own process on {where}, {max_per_device(str(local))} at a time per device"
 
 
 def submit(store: Store, spec: ModelSpec, config: ProbeConfig, label: str | None = None, workspace: str = "") -> RunRecord:

@@ -16,14 +16,18 @@ import time
 import traceback
 
 from ..errors import SpecError
+from ..spec import ModelSpec
 from ..store import Store
+from .config import ProbeConfig
 from .data import DataError
 from .records import CANCELLED, DONE, FAILED, RunLog
 from .runner import dispatch, worker_token
+from .train import ProbeSummary
 
 HEARTBEAT_EVERY = 1.0
 FLUSH_EVERY = 0.5
 CANCEL_GRACE = 3.0
+CANCELLED_MID_STEP = "cancelled during a step; metrics up to the last finished step kept"
 
 
 class Reporter(threading.Thread):
@@ -68,7 +72,7 @@ class Reporter(threading.Thread):
                 continue
             if cancel_seen and time.monotonic() - cancel_seen > CANCEL_GRACE and not self.done.is_set():
                 self.flush()
-                self.runs.finish(self.run_id, CANCELLED, error="cancelled during a step; metrics up to the last finished step kept")
+                self.runs.finish(self.run_id, CANCELLED, error=CANCELLED_MID_STEP)
                 os._exit(0)
 
     def stop(self) -> None:
@@ -78,13 +82,36 @@ class Reporter(threading.Thread):
         self.flush()
 
 
+def execute(spec: ModelSpec, config: ProbeConfig, device, on_step, should_stop, rate_of) -> ProbeSummary:
+    """Train ``spec`` with ``config`` on ``device`` in this process (the local worker and a Ray task both come
+    here). ``rate_of(device_name, dtype)`` gives the device's dense matmul rate, measuring it if it is not known."""
+    import torch
+
+    from ..devices import device_name
+    from .data import make_dataset
+    from .train import train_probe
+
+    if device.type == "cpu":
+        torch.set_num_threads(config.threads())
+    dataset = make_dataset(config.data, config.image_size, config.seed, channels=spec.in_channels)
+    dtype = "bf16" if device.type == "cuda" and config.recipe.mixed_precision and torch.cuda.is_bf16_supported() else "fp32"
+    rate = rate_of(device_name(device), dtype)
+    return train_probe(spec, config, dataset, device, on_step=on_step, should_stop=should_stop, matmul_rate=rate)
+
+
+def measure_rate(device, dtype: str) -> float:
+    import torch
+
+    from ..devices import measure_matmul_rate
+
+    return measure_matmul_rate(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
+
+
 def run_probe(store: Store, run_id: str) -> str:
     """Train run ``run_id`` in this process, recording everything; returns the final status."""
     import torch
 
-    from ..devices import device_name, measure_matmul_rate
-    from .data import make_dataset
-    from .train import ProbeFailed, train_probe
+    from .train import ProbeFailed
 
     runs = RunLog(store)
     if not runs.start(run_id, worker_token(os.getpid())):
@@ -93,23 +120,19 @@ def run_probe(store: Store, run_id: str) -> str:
     reporter = Reporter(runs, run_id)
     reporter.start()
     try:
-        config, spec = run.config, run.spec
         device = torch.device(run.device)
-        if device.type == "cpu":
-            torch.set_num_threads(config.threads())
-        dataset = make_dataset(config.data, config.image_size, config.seed, channels=spec.in_channels)
-        dtype = "bf16" if device.type == "cuda" and config.recipe.mixed_precision and torch.cuda.is_bf16_supported() else "fp32"
-        name = device_name(device)
-        rate = runs.matmul_rate(name, dtype)
-        if rate is None:
-            rate = measure_matmul_rate(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
-            runs.save_matmul_rate(name, dtype, rate)
-        summary = train_probe(spec, config, dataset, device, on_step=reporter.add,
-                              should_stop=reporter.cancel.is_set, matmul_rate=rate)
+
+        def rate_of(name: str, dtype: str) -> float:
+            rate = runs.matmul_rate(name, dtype)
+            if rate is None:
+                rate = measure_rate(device, dtype)
+                runs.save_matmul_rate(name, dtype, rate)
+            return rate
+
+        summary = execute(run.spec, run.config, device, reporter.add, reporter.cancel.is_set, rate_of)
         reporter.stop()
         status = CANCELLED if summary.cancelled else DONE
-        runs.finish(run_id, status, summary.to_dict(),
-                    error=f"cancelled after {summary.steps_done} of {summary.steps_total} steps" if summary.cancelled else None)
+        runs.finish(run_id, status, summary.to_dict(), error=cancelled_note(summary.steps_done, summary.steps_total) if summary.cancelled else None)
         return status
     except (ProbeFailed, SpecError, DataError) as exc:
         reporter.stop()
@@ -122,6 +145,10 @@ def run_probe(store: Store, run_id: str) -> str:
         return FAILED
     finally:
         reporter.done.set()
+
+
+def cancelled_note(steps_done: int, steps_total: int) -> str:
+    return f"cancelled after {steps_done} of {steps_total} steps"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,296 @@
+"""Probes on a Ray cluster: ``python -m inception_explorer.probes.ray_runner RUN_ID --store PATH``.
+
+Chosen by configuration: when ``$INCEPTION_EXPLORER_RAY_ADDRESS`` names a cluster (``HOST:PORT`` of its head,
+``ray://HOST:10001`` for Ray Client, or ``auto`` on a machine of the cluster), probes are queued for the device
+``"ray"`` and ``runner.dispatch`` starts this module for each instead of a local worker. Everything else stays as
+it is for local runs: the same store, queue and fair order, cancel, records and pages.
+
+This process (the *bridge*) runs on the app's machine, next to the store, and does what a local worker's
+``Reporter`` does, for a probe that trains elsewhere:
+- it connects to the cluster and sends the package with the task (``runtime_env`` ``py_modules``), so the nodes
+  train exactly this version of the code; they need the requirements (torch, fvcore, pydantic, pandas) installed;
+- it submits one Ray task, asking for a GPU (``num_gpus=1``) when the probe's device is ``cuda`` or when it is
+  ``auto`` and the cluster has GPUs, and ``cpu_threads`` CPUs (1 by default) otherwise;
+- the task reports its steps to a small ``ProbeChannel`` actor that the bridge owns; the bridge writes them to
+  the store, beats, and hands a cancel request on through the channel (the training loop stops at the next step;
+  after ``CANCEL_GRACE`` seconds the task is cancelled by force, with the metrics kept);
+- a Ray worker that dies (killed, out of memory, its node lost) makes ``ray.get`` raise, and the run is marked
+  failed with Ray's reason. If the bridge itself dies, the run is reaped like a dead local worker, and the task,
+  whose channel died with its owner, stops at its next report.
+
+The run's log (``runs/RUN_ID.log`` beside the store) says where the task ran and has the task's own output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import astuple
+from pathlib import Path
+
+from ..store import Store
+from .config import RAY_ADDRESS_ENV, ray_address
+from .records import CANCELLED, DONE, FAILED, RunLog
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before the run fails (ray.init itself retries for minutes)
+FLUSH_EVERY = 0.5
+HEARTBEAT_EVERY = 1.0
+CANCEL_GRACE = 3.0
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot take the run (unreachable, Ray missing, no GPU where one is asked for)."""
+
+
+# ---- on the cluster ------------------------------------------------------------------------------------------
+
+
+class ProbeChannel:
+    """The task's link to its bridge (a Ray actor owned by the bridge): steps go up, a cancel request comes down."""
+
+    def __init__(self):
+        self.where: str | None = None
+        self.rows: list[tuple] = []
+        self.cancel = False
+
+    def hello(self, where: str) -> None:
+        self.where = where
+
+    def push(self, rows: list[tuple]) -> bool:
+        self.rows.extend(rows)
+        return self.cancel
+
+    def take(self) -> tuple[str | None, list[tuple]]:
+        rows, self.rows = self.rows, []
+        return self.where, rows
+
+    def request_cancel(self) -> None:
+        self.cancel = True
+
+
+def probe_task(spec_json: str, config_json: str, device: str, channel, known_rates: dict[str, float]) -> dict:
+    """The Ray task: train the probe on this node (``worker.execute``, as a local worker does) and report to
+    ``channel`` every ``FLUSH_EVERY`` seconds. Returns ``{"summary", "rates"}`` (the matmul rates it measured), or
+    ``{"failed": reason}`` for a probe that could not finish (out of memory, divergence, a bad spec or data)."""
+    import ray
+    import torch
+
+    from ..devices import resolve_device
+    from ..errors import SpecError
+    from ..spec import ModelSpec
+    from .config import ProbeConfig
+    from .data import DataError
+    from .train import ProbeFailed
+    from .worker import execute, measure_rate
+
+    pending: list[tuple] = []
+    lock, cancel, done = threading.Lock(), threading.Event(), threading.Event()
+
+    def flush() -> None:
+        with lock:
+            rows, pending[:] = list(pending), []
+        try:
+            if ray.get(channel.push.remote(rows), timeout=30):
+                cancel.set()
+        except Exception:  # the bridge is gone: nobody records this run any more
+            cancel.set()
+
+    def pump() -> None:
+        while not done.wait(FLUSH_EVERY):
+            flush()
+
+    def on_step(metrics) -> None:
+        with lock:
+            pending.append(astuple(metrics))
+
+    measured: dict[str, float] = {}
+
+    def rate_of(name: str, dtype: str) -> float:
+        key = f"{name}|{dtype}"
+        if key not in known_rates and key not in measured:
+            measured[key] = measure_rate(torch_device, dtype)
+        return known_rates.get(key) or measured[key]
+
+    try:
+        torch_device = resolve_device(device)
+        ray.get(channel.hello.remote(f"Ray node {ray.util.get_node_ip_address()}, pid {os.getpid()}, {torch_device}"))
+        thread = threading.Thread(target=pump, name="probe-channel", daemon=True)
+        thread.start()
+        try:
+            summary = execute(ModelSpec.from_json(spec_json), ProbeConfig.from_json(config_json), torch_device,
+                              on_step, cancel.is_set, rate_of)
+        finally:
+            done.set()
+            thread.join(timeout=5)
+            flush()
+    except (ProbeFailed, SpecError, DataError) as exc:
+        return {"failed": str(exc)}
+    return {"summary": summary.to_dict(), "rates": measured}
+
+
+# ---- on the app's machine ------------------------------------------------------------------------------------
+
+
+def _check_reachable(address: str) -> None:
+    """Fail within ``CONNECT_TIMEOUT`` when the head does not answer (``ray.init`` would retry for minutes)."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"{RAY_ADDRESS_ENV}={address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise ClusterError(f"could not reach the Ray cluster at {address} ({exc})") from None
+
+
+def connect(address: str):
+    """``ray``, connected to the cluster at ``address`` with this package shipped to its workers."""
+    _check_reachable(address)
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError("Ray is not installed here (pip install ray), but "
+                           f"{RAY_ADDRESS_ENV}={address!r} asks for it") from None
+    package = str(Path(__file__).resolve().parents[1])
+    try:
+        ray.init(address=address, namespace="inception_explorer", logging_level="ERROR", log_to_driver=True,
+                 runtime_env={"py_modules": [package]})
+    except Exception as exc:
+        raise ClusterError(f"could not connect to the Ray cluster at {address}: {type(exc).__name__}: {exc}") from None
+    return ray
+
+
+def task_options(device: str, cpu_threads: int | None, cluster_gpus: float) -> tuple[dict, str]:
+    """Ray resources for a probe whose device setting is ``device``, and the device the task trains on."""
+    if device.startswith("cuda") or (device == "auto" and cluster_gpus > 0):
+        if cluster_gpus <= 0:
+            raise ClusterError(f"device {device!r} was asked for but the Ray cluster has no GPU; choose 'auto' or 'cpu'")
+        return {"num_gpus": 1, "num_cpus": cpu_threads or 1}, "cuda"  # Ray shows the task its one GPU as cuda:0
+    return {"num_cpus": cpu_threads or 1}, "cpu"
+
+
+def bridge(store: Store, run_id: str, address: str) -> str:
+    """Train run ``run_id`` on the cluster, recording it as a local worker would; returns its final status."""
+    from .runner import worker_token
+    from .train import StepMetrics
+
+    runs = RunLog(store)
+    run = runs.get(run_id)
+    if run.is_finished:
+        return run.status
+    try:
+        ray = connect(address)
+        config = run.config
+        options, device = task_options(config.device, config.cpu_threads, ray.cluster_resources().get("GPU", 0))
+    except ClusterError as exc:
+        runs.finish(run_id, FAILED, error=str(exc))
+        return FAILED
+    from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
+
+    known = {f"{name}|{dtype}": rate for name, dtype, rate in store.query("SELECT device_name, dtype, macs_per_s FROM device_rates")}
+    channel = ray.remote(ProbeChannel).options(num_cpus=0).remote()
+    ref = ray.remote(probe_task).options(max_retries=0, **options).remote(run.spec_json, run.config_json, device, channel, known)
+    print(f"submitted to the Ray cluster at {address} with {options}", flush=True)
+
+    started = cancel_sent = False
+    cancel_seen = None
+    last_beat = 0.0
+
+    def relay() -> None:
+        nonlocal started
+        try:
+            where, rows = ray.get(channel.take.remote(), timeout=30)
+        except (GetTimeoutError, RayError):
+            return
+        if where and not started:
+            started = True
+            print(f"running on {where}", flush=True)
+            if not runs.start(run_id, worker_token(os.getpid())):
+                ray.cancel(ref, force=True)
+        runs.record_steps(run_id, [StepMetrics(*row) for row in rows])
+
+    while True:
+        ready, _ = ray.wait([ref], timeout=FLUSH_EVERY)
+        relay()
+        if ready:
+            break
+        if time.monotonic() - last_beat >= HEARTBEAT_EVERY:
+            last_beat = time.monotonic()
+            if runs.beat(run_id) and not cancel_sent:
+                cancel_sent, cancel_seen = True, time.monotonic()
+                channel.request_cancel.remote()
+                if not started:
+                    ray.cancel(ref)  # still waiting for a node: never starts
+        if cancel_seen and time.monotonic() - cancel_seen > CANCEL_GRACE:
+            ray.cancel(ref, force=True)
+            from .worker import CANCELLED_MID_STEP
+            runs.finish(run_id, CANCELLED, error=CANCELLED_MID_STEP if started else "cancelled before it started")
+            return CANCELLED
+
+    try:
+        result = ray.get(ref)
+    except TaskCancelledError:
+        runs.finish(run_id, CANCELLED, error="cancelled before it started")
+        return CANCELLED
+    except RayTaskError as exc:  # an error in our code on the node: its traceback is in the log
+        print(exc, flush=True)
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        runs.finish(run_id, FAILED, error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}")
+        return FAILED
+    except RayError as exc:  # the worker process or its node died
+        print(exc, flush=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        runs.finish(run_id, FAILED, error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})")
+        return FAILED
+    if "failed" in result:
+        runs.finish(run_id, FAILED, error=result["failed"])
+        return FAILED
+    summary = result["summary"]
+    for key, rate in result["rates"].items():
+        name, dtype = key.rsplit("|", 1)
+        runs.save_matmul_rate(name, dtype, rate)
+    from .worker import cancelled_note
+
+    status = CANCELLED if summary["cancelled"] else DONE
+    note = cancelled_note(summary["steps_done"], summary["steps_total"]) if summary["cancelled"] else None
+    runs.finish(run_id, status, summary, error=note)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .runner import dispatch
+
+    parser = argparse.ArgumentParser(prog="python -m inception_explorer.probes.ray_runner")
+    parser.add_argument("run_id")
+    parser.add_argument("--store", required=True)
+    args = parser.parse_args(argv)
+    store = Store(args.store)
+    address = ray_address()
+    try:
+        if address is None:
+            RunLog(store).finish(args.run_id, FAILED, error=f"the run was queued for a Ray cluster, but {RAY_ADDRESS_ENV} is not set")
+            status = FAILED
+        else:
+            status = bridge(store, args.run_id, address)
+    except BaseException as exc:
+        traceback.print_exc()
+        RunLog(store).finish(args.run_id, FAILED, error=f"unexpected error relaying to Ray: {type(exc).__name__}: {exc}")
+        status = FAILED
+    print(f"run {args.run_id}: {status}", flush=True)
+    dispatch(store)
+    return 0
+
+
+if __name__ == "__main__":
+    # Run main from the package's own module, not __main__, so that Ray sends ProbeChannel and probe_task to the
+    # nodes by reference to the shipped package.
+    from inception_explorer.probes.ray_runner import main as package_main
+
+    sys.exit(package_main())
