@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from inception_explorer.presets import get_preset
+from inception_explorer.probes import RunLog
+from inception_explorer.store import Store
+from probe_helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,6 +35,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _streamlit(home: Path, log_path: Path):
     """`streamlit run app.py` on a free port with its store under ``home``; yields the base URL."""
+    with _streamlit_process(home, log_path) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def _streamlit_process(home: Path, log_path: Path):
+    """As ``_streamlit``, yielding (base URL, the server's process) for a test that kills it."""
     port = _free_port()
     env = dict(os.environ, INCEPTION_EXPLORER_HOME=str(home))
     with open(log_path, "w") as log:
@@ -48,7 +61,7 @@ def _streamlit(home: Path, log_path: Path):
                     if time.time() > deadline:
                         pytest.fail("streamlit did not start within 60 s:\n" + log_path.read_text())
                     time.sleep(0.3)
-            yield url
+            yield url, proc
         finally:
             proc.terminate()
             try:
@@ -202,11 +215,14 @@ def _fill(page, label: str, value: str) -> None:
     page.wait_for_timeout(300)
 
 
-def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_restart(tmp_path, browser):
-    """Start two small probes from the page, watch them finish, reload, restart the server: all still there."""
+def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tmp_path, browser):
+    """Start two small probes from the page, watch them finish, reload. Then start two long ones and kill the
+    server (SIGKILL) mid-run: the running probe goes on without it. Lose that worker too (as in a machine crash),
+    restart the server on the same store: the saved variant and the finished runs are all there, the orphaned
+    run is marked failed with the reason, and the queue moves on."""
     home = tmp_path / "home"
     home.mkdir()
-    with _streamlit(home, tmp_path / "server.log") as server:
+    with _streamlit_process(home, tmp_path / "server.log") as (server, server_proc):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(server)  # the front page first: a fresh server's first deep link shows a "Page not found" notice
         page.get_by_text("Parameters (inference)").wait_for(timeout=60_000)
@@ -229,7 +245,24 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_restart(
         assert page.locator('[data-testid="stException"]').count() == 0
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "probes-1280.png"))
+
+        store = Store(home / "store.sqlite")
+        store.save_variant("my v2", get_preset("inception_v2"), workspace=workspace)
+        runs = RunLog(store)
+        finished = {r.id for r in runs.list(workspace=workspace)}
+        page.get_by_text("New probe").click()  # folded once there are runs; its settings are back to defaults
+        for label, value in (("Steps", "5000"), ("Batch size", "4"), ("Image size", "96"), ("Width multiplier", "0.10")):
+            _fill(page, label, value)
+        page.get_by_role("button", name="Start probes").click()
+        running = wait_for(lambda: [r for r in runs.list(workspace=workspace, statuses=("running",)) if r.step >= 2],
+                        120, "a long probe to make 2 steps")[0]
+        assert len(runs.list(workspace=workspace, statuses=("queued",))) == 1
         page.close()
+        server_proc.kill()  # the server dies mid-run
+        server_proc.wait(10)
+    step = runs.get(running.id).step
+    wait_for(lambda: runs.get(running.id).step > step + 2, 60, "the probe to go on training without the server")
+    os.kill(int(running.worker.split(":")[2]), signal.SIGKILL)  # now lose the worker too, as in a machine crash
     with _streamlit(home, tmp_path / "server2.log") as server:  # a server restart on the same store
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(server)
@@ -241,4 +274,16 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_restart(
         page.get_by_text("inception_v2 ·").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ARTIFACTS / "probes-390.png"))
+        # The page's first look at the store marked the orphan failed and started the queued probe.
+        orphan = runs.get(running.id)
+        assert orphan.status == "failed" and "the worker process ended without finishing" in orphan.error
+        wait_for(lambda: runs.list(workspace=workspace, statuses=("running",)), 60, "the queued probe to start")
+        assert {r.id for r in runs.list(workspace=workspace, statuses=("done",))} == finished
+        assert store.load_variant("my v2", workspace=workspace).spec == get_preset("inception_v2")
+        page.goto(f"{server}/build?ws={workspace}&variant=my%20v2")
+        page.get_by_text("my v2").first.wait_for(timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
         page.close()
+        for run in runs.list(workspace=workspace, statuses=("queued", "starting", "running")):
+            runs.request_cancel(run.id)
+        wait_for(lambda: not runs.list(workspace=workspace, statuses=("starting", "running")), 30, "the last probe to stop")
