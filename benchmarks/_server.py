@@ -19,8 +19,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 @contextlib.contextmanager
-def streamlit_server() -> Iterator[str]:
-    """Yields the base URL once ``/_stcore/health`` answers; the server's store is a fresh temporary folder."""
+def streamlit_server() -> Iterator[tuple[str, int]]:
+    """Yields (base URL, server pid) once ``/_stcore/health`` answers; the server's store is a fresh temporary
+    folder."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -35,7 +36,7 @@ def streamlit_server() -> Iterator[str]:
                     break
             except OSError:
                 time.sleep(0.1)
-        yield url
+        yield url, server.pid
     finally:
         server.terminate()
         server.wait(10)

@@ -30,7 +30,7 @@ def first_paint() -> None:
 
     from _server import CHROMIUM_ARGS, streamlit_server
 
-    with streamlit_server() as url, sync_playwright() as p:
+    with streamlit_server() as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for visit in ("first visitor (cold server)", "second visitor"):
             page = browser.new_page(viewport={"width": 1280, "height": 800})

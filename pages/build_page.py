@@ -41,6 +41,31 @@ def apply(edit, *args) -> None:
     st.session_state[DRAFT] = json.dumps(new)
 
 
+# Edits run as widget callbacks, before the script: the page then runs once, with the edit made (an edit at the
+# widget followed by st.rerun() would run it twice, the first time for nothing).
+def apply_fields(si: int, bi: int, block: dict, fields: list, version: int) -> None:
+    values = {}
+    for field in fields:
+        value = st.session_state[f"build.f.{version}.{field.name}"]
+        values[field.name] = parse_pair(value) if field.kind == "pair" else value
+    changed = {name: v for name, v in values.items() if v != block.get(name)}
+    if changed:
+        apply(editing.set_block_fields, si, bi, changed)
+
+
+def undo() -> None:
+    history = editing.UndoHistory.from_list(st.session_state[HISTORY])
+    st.session_state[DRAFT] = json.dumps(history.undo())
+    st.session_state[HISTORY] = history.to_list()
+
+
+def convert(si: int, bi: int, block: dict) -> None:
+    target = st.session_state["build.convert_to"]
+    converted, notes = editing.convert_block(block, target)
+    apply(editing.replace_block, si, bi, converted)
+    st.session_state["build.message"] = ("info", f"Converted to {target}. " + "; ".join(notes))
+
+
 # ---- where the draft comes from: the URL, a saved variant, or a preset --------------------------------------
 WS = st.session_state["workspace"]  # app.py sets it (session.workspace) before any page runs
 published = st.query_params.get("published")
@@ -106,11 +131,7 @@ if problems:
              "Fix it or undo:\n\n" + "\n".join(f"- {p}" for p in problems))
 
 undo_cols = st.columns(3)
-if undo_cols[0].button("Undo", key="build.undo", disabled=not st.session_state[HISTORY]):
-    history = editing.UndoHistory.from_list(st.session_state[HISTORY])
-    st.session_state[DRAFT] = json.dumps(history.undo())
-    st.session_state[HISTORY] = history.to_list()
-    st.rerun()
+undo_cols[0].button("Undo", key="build.undo", disabled=not st.session_state[HISTORY], on_click=undo)
 
 # ---- the editor -----------------------------------------------------------------------------------------------
 stages = draft["stages"]
@@ -134,48 +155,32 @@ for text in by_block.get((si, bi), []):
 version = abs(hash(json.dumps(block, sort_keys=True))) % 10**8  # new widgets whenever the block changes (undo, convert)
 with st.form(f"build.fields.{si}.{bi}.{version}"):
     fields = editable_fields(block)
-    values = {}
     form_cols = st.columns(4)
     for k, field in enumerate(fields):
         col = form_cols[k % 4]
         key = f"build.f.{version}.{field.name}"
         if field.kind == "int":
-            values[field.name] = col.number_input(field.name, value=int(field.value), step=1, key=key)
+            col.number_input(field.name, value=int(field.value), step=1, key=key)
         elif field.kind == "choice":
-            values[field.name] = col.selectbox(field.name, field.choices, index=field.choices.index(field.value), key=key)
+            col.selectbox(field.name, field.choices, index=field.choices.index(field.value), key=key)
         elif field.kind == "bool":
-            values[field.name] = col.checkbox(field.name, value=field.value, key=key)
+            col.checkbox(field.name, value=field.value, key=key)
         else:
-            values[field.name] = parse_pair(col.text_input(field.name, value=format_pair(field.value), key=key))
+            col.text_input(field.name, value=format_pair(field.value), key=key)
     if not fields:
         st.caption("A custom block: its branches are edited as JSON (export, edit, import).")
-    if st.form_submit_button("Apply", disabled=not fields):
-        changed = {name: v for name, v in values.items() if v != block.get(name)}
-        if changed:
-            apply(editing.set_block_fields, si, bi, changed)
-            st.rerun()
+    st.form_submit_button("Apply", disabled=not fields, on_click=apply_fields, args=(si, bi, block, fields, version))
 
 ops = st.columns(5)
-if ops[0].button("Duplicate", key="build.dup"):
-    apply(editing.duplicate_block, si, bi)
-    st.rerun()
-if ops[1].button("Remove", key="build.remove"):
-    apply(editing.remove_block, si, bi)
-    st.rerun()
-if ops[2].button("Move up", key="build.up", disabled=bi == 0):
-    apply(editing.move_block, si, bi, si, bi - 1)
-    st.rerun()
-if ops[3].button("Move down", key="build.down", disabled=bi == len(blocks) - 1):
-    apply(editing.move_block, si, bi, si, bi + 1)
-    st.rerun()
+ops[0].button("Duplicate", key="build.dup", on_click=apply, args=(editing.duplicate_block, si, bi))
+ops[1].button("Remove", key="build.remove", on_click=apply, args=(editing.remove_block, si, bi))
+ops[2].button("Move up", key="build.up", disabled=bi == 0, on_click=apply, args=(editing.move_block, si, bi, si, bi - 1))
+ops[3].button("Move down", key="build.down", disabled=bi == len(blocks) - 1, on_click=apply,
+              args=(editing.move_block, si, bi, si, bi + 1))
 targets = editing.convertible_kinds(block.get("kind"))
 with ops[4].popover("Convert", disabled=not targets):
-    target = st.selectbox("To kind", targets, key="build.convert_to")
-    if st.button("Convert block", key="build.convert"):
-        converted, notes = editing.convert_block(block, target)
-        apply(editing.replace_block, si, bi, converted)
-        st.session_state["build.message"] = ("info", f"Converted to {target}. " + "; ".join(notes))
-        st.rerun()
+    st.selectbox("To kind", targets, key="build.convert_to")
+    st.button("Convert block", key="build.convert", on_click=convert, args=(si, bi, block))
 
 if chosen in module_names(st.session_state[VALID]):
     with st.expander(f"Diagram of {chosen}: its branches, concatenated on channels"):
