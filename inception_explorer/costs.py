@@ -277,9 +277,11 @@ def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
     aux_keys = {aux.name: _aux_key(aux, outputs[aux.after], spec) for aux in spec.aux_heads}
     aux_costs: dict[str, ModuleCost] = {}
     traced = 0
-    if len(missing) > 2:
-        # More than an edited block and its successor are new: one trace of the whole model costs less than
-        # several small ones (each trace has a fixed cost, and new layer shapes dominate either way).
+    if len(missing) > len(keys) // 2:
+        # Most of the network is new (a cold count, a new input size): one trace of the whole model costs less than
+        # many small ones, each with its fixed cost. An edit makes a few blocks new (the block, and the next ones
+        # up to the first that does not take its channels from it: conv1 -> maxpool1 -> conv2), and tracing those
+        # alone skips the compute of every unchanged block (conv1 of googlenet: 3 blocks, 25 ms against 250 ms).
         whole = _count_whole_model(spec, shapes)
         traced = len(keys) + len(aux_keys)
         for name in keys:

@@ -292,6 +292,19 @@ def test_editing_one_block_retraces_only_what_changed():
     assert after.totals.params - before.totals.params == (32 * 24 * 25 + 32) + (112 + 144 + 32 + 64) * 32
 
 
+def test_widening_conv1_retraces_it_and_the_blocks_that_take_its_channels_only():
+    spec = get_preset("googlenet")
+    memo = CostMemo()
+    before = count(spec, memo)
+    wider = spec.with_block(0, 0, spec.stages[0].blocks[0].model_copy(update={"out_channels": 80}))
+    after = count(wider, memo)
+    assert after.traced == 3  # conv1, maxpool1 (its channels pass through), conv2 (reads them); not the whole net
+    fresh = count(wider, CostMemo())
+    assert after.totals == fresh.totals and after.blocks.equals(fresh.blocks) and after.uncounted.equals(fresh.uncounted)
+    # by hand: conv1 (7x7/2 from 3 channels, 112x112) makes 16 more maps; conv2 (1x1 to 64, 56x56) reads 16 more
+    assert after.totals.macs - before.totals.macs == 112 * 112 * 16 * 3 * 49 + 56 * 56 * 64 * 16
+
+
 def test_memo_is_keyed_by_input_shape_and_batch_norm():
     memo = CostMemo()
     base = count(get_preset("googlenet"), memo)
