@@ -11,6 +11,7 @@ import itertools
 from contextlib import contextmanager
 from typing import Iterator, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -109,15 +110,18 @@ def materialize(module: nn.Module) -> nn.Module:
     """CPU storage for a module built under ``uninitialized()``, for counting only.
 
     Every parameter and buffer becomes a zero view of one shared buffer per dtype, as large as the largest tensor:
-    counting needs shapes, not values, and fresh storage for all the weights (about 400 MB for the naive GoogLeNet) costs
-    more to allocate and touch than the trace itself. Conv weights are channels-last views, like the inputs that
-    ``costs`` traces with, so oneDNN runs each conv without first reordering its weight. The tensors alias each
-    other: never train such a module or load weights into it.
+    counting needs shapes, not values, and fresh storage for all the weights (about 400 MB for the naive GoogLeNet)
+    costs more to allocate and touch than the trace itself. The buffer comes from ``np.zeros`` (calloc), which takes
+    memory that the OS hands out already zeroed instead of writing zeros into it: ``torch.zeros`` for the naive
+    GoogLeNet's largest weight (56 MB) takes longer than building the whole model. Conv weights are channels-last
+    views, like the inputs that ``costs`` traces with, so oneDNN runs each conv without first reordering its
+    weight. The tensors alias each other: never train such a module or load weights into it.
     """
     largest: dict[torch.dtype, int] = {}
     for t in itertools.chain(module.parameters(), module.buffers()):
         largest[t.dtype] = max(largest.get(t.dtype, 0), t.numel())
-    shared = {dtype: torch.zeros(n, dtype=dtype) for dtype, n in largest.items()}
+    shared = {dtype: torch.from_numpy(np.zeros(n * dtype.itemsize, dtype=np.uint8)).view(dtype)
+              for dtype, n in largest.items()}
 
     def view(t: torch.Tensor) -> torch.Tensor:
         flat = shared[t.dtype][: t.numel()]
@@ -126,9 +130,5 @@ def materialize(module: nn.Module) -> nn.Module:
             return flat.view(o, kh, kw, i).permute(0, 3, 1, 2)
         return flat.view(t.shape)
 
-    for m in module.modules():
-        for name, p in list(m.named_parameters(recurse=False)):
-            setattr(m, name, nn.Parameter(view(p), p.requires_grad))
-        for name, b in list(m.named_buffers(recurse=False)):
-            setattr(m, name, view(b))
-    return module
+    # The walk over every parameter and buffer that Module.to_empty() makes; each meta tensor is replaced by its view.
+    return module._apply(view)

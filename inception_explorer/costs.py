@@ -11,7 +11,8 @@
 - **Inference vs training.** Counting runs in ``eval()``, where auxiliary heads do not run; their cost is
   reported apart (``CostReport.aux``), and ``Totals`` says what it includes.
 - **Block memo.** A block's counts depend only on its spec and input shape, so after editing one block only that
-  block (and any whose input shape changed) is traced again.
+  block (and any whose input shape changed) is traced again. An Inception module's branches are memoized the
+  same way, so editing one width traces only the branch it belongs to (with the module's concatenation).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Any, Hashable, Iterable
 
 import pandas as pd
 import torch
@@ -29,10 +30,10 @@ from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as _MAC_HANDLES
 from fvcore.nn.jit_analysis import JitModelAnalysis
 from torch import nn
 
-from .blocks import ClassifierHead, make_block
+from .blocks import ClassifierHead, Inception, make_block
 from .build import InceptionNet, build_aux_head, materialize, uninitialized
 from .shapes import BlockShape, Shape, infer_shapes
-from .spec import ModelSpec
+from .spec import Branch, ModelSpec
 
 #: fvcore's operator names (without ``aten::``) whose count ``FlopCounterMode`` also makes.
 CONV_LINEAR_OPS = frozenset({"conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum"})
@@ -96,14 +97,33 @@ class ModuleCost:
         return sum(v for k, v in self.macs_by_op.items() if k in CONV_LINEAR_OPS)
 
 
-def _module_cost(analysis: _CostAnalysis, name: str, params: int, by_module: dict | None = None) -> ModuleCost:
-    by_module = analysis.by_module_and_operator() if by_module is None else by_module
-    counts = by_module.get(name, Counter())
-    macs = {k.split("/", 1)[1]: int(v) for k, v in counts.items() if k.startswith("macs/") and v}
-    acts = sum(int(v) for k, v in counts.items() if k.startswith("acts/"))
-    uncounted = dict(analysis.unsupported_ops(name))
-    # An op with a handle that counted zero (e.g. a 0-size tensor) is not "uncounted": fvcore handled it.
-    return ModuleCost(params=params, macs_by_op=macs, activations=acts, uncounted=uncounted)
+def _sum_costs(costs: Iterable[ModuleCost]) -> ModuleCost:
+    """Several modules' counts added up. Operators keep the order in which they first appear, as in one trace of
+    the modules run one after another."""
+    params = activations = 0
+    macs: dict[str, int] = {}
+    uncounted: dict[str, int] = {}
+    for c in costs:
+        params += c.params
+        activations += c.activations
+        for op, v in c.macs_by_op.items():
+            macs[op] = macs.get(op, 0) + v
+        for op, n in c.uncounted.items():
+            uncounted[op] = uncounted.get(op, 0) + n
+    return ModuleCost(params, macs, activations, uncounted)
+
+
+def _own_cost(total: ModuleCost, children: Iterable[ModuleCost]) -> ModuleCost:
+    """What a module counts beyond its children (for an Inception module: its concatenation)."""
+    inner = _sum_costs(children)
+    return ModuleCost(
+        params=total.params - inner.params,
+        macs_by_op={op: v - inner.macs_by_op.get(op, 0) for op, v in total.macs_by_op.items()
+                    if v != inner.macs_by_op.get(op, 0)},
+        activations=total.activations - inner.activations,
+        uncounted={op: n - inner.uncounted.get(op, 0) for op, n in total.uncounted.items()
+                   if n != inner.uncounted.get(op, 0)},
+    )
 
 
 def _zeros(c: int, h: int, w: int) -> torch.Tensor:
@@ -112,14 +132,30 @@ def _zeros(c: int, h: int, w: int) -> torch.Tensor:
     return torch.zeros(1, h, w, c).permute(0, 3, 1, 2)
 
 
-def count_module(module: nn.Module, input_shape: Shape) -> ModuleCost:
-    """Trace one module on a zero input of one image and count it."""
+def _trace_costs(module: nn.Module, input_shape: Shape, names: Iterable[str]) -> dict[str, ModuleCost]:
+    """One trace of ``module`` on a zero input of one image; the counts of each named submodule ("" is the
+    module itself)."""
     module.eval()
     x = _zeros(input_shape.c, input_shape.h, input_shape.w)
     analysis = _CostAnalysis(module, (x,))
+    params = parameter_count(module)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _module_cost(analysis, "", parameter_count(module)[""])
+        by_module = analysis.by_module_and_operator()
+        costs = {}
+        for name in names:
+            counts = by_module.get(name, Counter())
+            macs = {k.split("/", 1)[1]: int(v) for k, v in counts.items() if k.startswith("macs/") and v}
+            acts = sum(int(v) for k, v in counts.items() if k.startswith("acts/"))
+            # An op with a handle that counted zero (e.g. a 0-size tensor) is not "uncounted": fvcore handled it.
+            uncounted = dict(analysis.unsupported_ops(name))
+            costs[name] = ModuleCost(params=params.get(name, 0), macs_by_op=macs, activations=acts, uncounted=uncounted)
+        return costs
+
+
+def count_module(module: nn.Module, input_shape: Shape) -> ModuleCost:
+    """Trace one module on a zero input of one image and count it."""
+    return _trace_costs(module, input_shape, [""])[""]
 
 
 class CostMemo:
@@ -213,6 +249,10 @@ def _block_key(block: Any, shape: Shape, spec: ModelSpec) -> Hashable:
     return ("block", block.model_copy(update={"name": "_"}), shape, spec.batch_norm)
 
 
+def _branch_key(branch: Branch, shape: Shape, spec: ModelSpec) -> Hashable:
+    return ("branch", branch.model_copy(update={"name": "_"}), shape, spec.batch_norm)
+
+
 def _head_key(shape: Shape, spec: ModelSpec) -> Hashable:
     return ("head", shape, spec.num_classes, spec.head)
 
@@ -221,41 +261,63 @@ def _aux_key(aux: Any, shape: Shape, spec: ModelSpec) -> Hashable:
     return ("aux", aux.model_copy(update={"name": "_", "after": "_"}), shape, spec.num_classes, spec.batch_norm)
 
 
-class _WithAuxHeads(nn.Module):
+class _WithAuxHeads(InceptionNet):
     """The network as traced for counting: like ``eval()``, but every aux head also runs on its block's output,
-    so that one trace counts the blocks, the head and the aux heads (each a module of its own in the trace)."""
+    so that one trace counts the blocks, the head and the aux heads (each a module of its own in the trace).
 
-    def __init__(self, net: InceptionNet):
-        super().__init__()
-        self.net = net
+    A subclass rather than a wrapper module: torch's tracer records the Python call stack at each of the
+    thousands of graph nodes it adds, and a wrapper would add five frames to every one of those stacks.
+    """
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         aux_logits = []
-        for name in self.net.block_names:
-            x = getattr(self.net, name)(x)
-            aux_logits += [getattr(self.net, aux_name)(x) for aux_name in self.net.aux_after.get(name, [])]
-        return (self.net.head(x), *aux_logits)
+        for name in self.block_names:
+            x = getattr(self, name)(x)
+            aux_logits += [getattr(self, aux_name)(x) for aux_name in self.aux_after.get(name, [])]
+        return (self.head(x), *aux_logits)
 
 
 def _count_whole_model(spec: ModelSpec, shapes: list[BlockShape]) -> dict[str, ModuleCost]:
-    """One trace of the whole network (the cold path): a ModuleCost per block, the head and each aux head."""
+    """One trace of the whole network (the cold path): a ModuleCost per block, per branch of each Inception module
+    (named ``block.branch``), for the head and for each aux head."""
     with uninitialized():
-        model = InceptionNet(spec)
-    traced = _WithAuxHeads(materialize(model)).eval()
-    x = _zeros(spec.in_channels, *spec.input_size)
-    analysis = _CostAnalysis(traced, (x,))
-    params = parameter_count(traced)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        by_module = analysis.by_module_and_operator()
-        names = [s.block for s in shapes] + ["head"] + [aux.name for aux in spec.aux_heads]
-        return {name: _module_cost(analysis, f"net.{name}", params.get(f"net.{name}", 0), by_module) for name in names}
+        model = _WithAuxHeads(spec)
+    names = []
+    for s in shapes:
+        names.append(s.block)
+        names += [f"{s.block}.{b}" for b in getattr(model.get_submodule(s.block), "branch_names", [])]
+    names += ["head"] + [aux.name for aux in spec.aux_heads]
+    return _trace_costs(materialize(model), Shape(spec.in_channels, *spec.input_size), names)
 
 
 def _count_alone(module_factory, shape: Shape) -> ModuleCost:
     with uninitialized():
         module = module_factory()
     return count_module(materialize(module), shape)
+
+
+def _count_block(block: Any, shape: Shape, spec: ModelSpec, memo: CostMemo) -> ModuleCost:
+    """Trace one block that the memo lacks. Of an Inception module, only the branches that the memo lacks are
+    traced, in a module of their own with the block's concatenation; the block's counts are its branches' plus
+    that concatenation's."""
+    if not block.is_module:
+        return _count_alone(lambda: make_block(block, shape.c, spec.batch_norm, spec.bn_eps), shape)
+    branches = block.branches()
+    keys = [_branch_key(b, shape, spec) for b in branches]
+    known = [memo.get(key) for key in keys]
+    new = [b for b, cost in zip(branches, known) if cost is None] or list(branches)  # all known: trace it all
+    with uninitialized():
+        module = Inception(tuple(new), shape.c, spec.batch_norm, spec.bn_eps, kind=block.kind)
+    traced = _trace_costs(materialize(module), shape, ["", *(b.name for b in new)])
+    by_name = {b.name: traced[b.name] for b in new}
+    concat = _own_cost(traced[""], by_name.values())
+    parts = []
+    for branch, key, cost in zip(branches, keys, known):
+        if branch.name in by_name:
+            cost = by_name[branch.name]
+            memo.put(key, cost)
+        parts.append(cost)
+    return _sum_costs([*parts, concat])
 
 
 def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
@@ -287,6 +349,11 @@ def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
         for name in keys:
             costs[name] = whole[name]
             memo.put(keys[name], whole[name])
+        for s in shapes:
+            block = spec.stages[s.stage_index].blocks[s.block_index]
+            if block.is_module:
+                for branch in block.branches():
+                    memo.put(_branch_key(branch, s.input, spec), whole[f"{s.block}.{branch.name}"])
         for name, key in aux_keys.items():
             aux_costs[name] = whole[name]
             memo.put(key, whole[name])
@@ -297,8 +364,7 @@ def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
                 cost = _count_alone(lambda: ClassifierHead(head_in.c, spec.num_classes, spec.head.dropout), head_in)
             else:
                 s = by_name[name]
-                block = spec.stages[s.stage_index].blocks[s.block_index]
-                cost = _count_alone(lambda: make_block(block, s.input.c, spec.batch_norm, spec.bn_eps), s.input)
+                cost = _count_block(spec.stages[s.stage_index].blocks[s.block_index], s.input, spec, memo)
             costs[name] = cost
             memo.put(keys[name], cost)
             traced += 1

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from inception_explorer.blocks import BasicConv2d, Inception
-from inception_explorer.build import InceptionOutputs, build
+from inception_explorer.build import InceptionNet, InceptionOutputs, build, materialize, uninitialized
 from inception_explorer.errors import SpecError
 from inception_explorer.presets import get_preset, list_presets
 from inception_explorer.shapes import Shape, _ShapeProblem, check, infer_shapes, layer_output, stage_info
@@ -240,6 +240,20 @@ def test_switching_batch_norm_on_trades_each_conv_bias_for_two_bn_parameters():
     # each conv loses its bias (out) and gains a BatchNorm2d's weight and bias (2 x out)
     assert _param_count(bn) - _param_count(plain) == channels
     assert all(c.bias is None for c in _convs(bn))
+
+
+def test_a_model_built_for_counting_has_the_real_shapes_and_only_zeros(preset_model):
+    """``uninitialized()`` + ``materialize()``: every tensor of the real model, on the CPU, zero (batch norm's
+    int64 step counter too), conv weights channels-last."""
+    spec = get_preset("inception_v3")
+    with uninitialized():
+        model = InceptionNet(spec)
+    model = materialize(model)
+    real = preset_model("inception_v3").state_dict()
+    counted = model.state_dict()
+    assert {k: (v.shape, v.dtype) for k, v in counted.items()} == {k: (v.shape, v.dtype) for k, v in real.items()}
+    assert all(t.device.type == "cpu" and not t.any() for t in counted.values())
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in _convs(model))
 
 
 # --------------------------------------------------------------------------------------------------------------

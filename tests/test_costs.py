@@ -330,3 +330,57 @@ def test_cost_memo_is_least_recently_used():
     assert (memo.hits, memo.misses) == (3, 1)
     memo.clear()
     assert len(memo) == 0 and (memo.hits, memo.misses) == (0, 0)
+
+
+def _assert_same_report(recounted, cold):
+    assert recounted.totals == cold.totals
+    for table in ("blocks", "stages", "aux", "uncounted"):
+        assert getattr(recounted, table).equals(getattr(cold, table)), table
+
+
+def _with_widths(spec: ModelSpec, block_name: str, **widths) -> ModelSpec:
+    si, bi = spec.find_block(block_name)
+    return spec.with_block(si, bi, spec.stages[si].blocks[bi].model_copy(update=widths))
+
+
+@pytest.mark.parametrize("name, block, widths, new_blocks, new_branches", [
+    # one branch of a batch-normalised [R] Fig. 6 module
+    ("inception_v3", "Mixed_6c", {"chnxnred": 168}, 1, 1),
+    # the branch that ends in a fork of 1x3 and 3x1 ([R] Fig. 7): a concatenation inside the branch as well
+    ("inception_v3", "Mixed_7b", {"ch3x3red": 400}, 1, 1),
+    # the output widens: the next block's input changes, so all four of its branches are new too
+    ("inception_v3", "Mixed_5b", {"pool_proj": 40}, 2, 1 + 4),
+    # two branches of the naive module ([G] Fig. 2a) at once, its output width kept
+    ("googlenet_naive", "inception4c", {"ch1x1": 136, "ch3x3": 248}, 1, 2),
+])
+def test_recount_after_an_edit_equals_a_cold_count(name, block, widths, new_blocks, new_branches):
+    """The branch memo: a recount through a warm memo gives exactly the tables and totals of a cold count of the
+    edited spec, and only the blocks and branches that changed are new to the memo."""
+    spec = get_preset(name)
+    memo = CostMemo()
+    count(spec, memo)
+    edited = _with_widths(spec, block, **widths)
+    misses = memo.misses
+    recounted = count(edited, memo)
+    assert memo.misses - misses == new_blocks + new_branches
+    assert recounted.traced == new_blocks
+    _assert_same_report(recounted, count(edited, CostMemo()))
+    # and back: every block and branch of the original is still in the memo
+    assert count(spec, memo).traced == 0
+
+
+def test_recount_of_a_module_whose_branches_are_all_known():
+    """Branches memoized under other names (a renamed custom branch): the module is traced whole again, and the
+    counts are a cold count's."""
+    branches = (
+        Branch(name="a", layers=(Conv(out_channels=16, kernel=1),)),
+        Branch(name="b", layers=(Conv(out_channels=8, kernel=1), Conv(out_channels=8, kernel=3))),
+    )
+    spec = _one_block_spec(CustomBlock(name="mix", branches=branches), 17, in_channels=8)
+    memo = CostMemo()
+    count(spec, memo)
+    renamed = _one_block_spec(CustomBlock(name="mix", branches=(branches[0].model_copy(update={"name": "c"}),
+                                                                 branches[1])), 17, in_channels=8)
+    recounted = count(renamed, memo)
+    assert recounted.traced == 1
+    _assert_same_report(recounted, count(renamed, CostMemo()))
