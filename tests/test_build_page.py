@@ -88,11 +88,15 @@ def test_converting_the_5x5_branch_to_two_3x3_keeps_the_widths(home):
     assert _field(at, "ch3x3dbl").value == 48 and _field(at, "ch1x1").value == 192
 
 
-def test_a_saved_variant_is_on_disk_and_reopens_from_its_link(home):
-    at = _build_page()
+def _widen_inception4c_5x5(at) -> None:
     _select_block(at, 2, "inception4c")
     _field(at, "ch5x5").set_value(32)
     at.button[[b.label for b in at.button].index("Apply")].click().run()
+
+
+def test_a_saved_variant_is_on_disk_and_reopens_from_its_link(home):
+    at = _build_page()
+    _widen_inception4c_5x5(at)
     at.text_input(key="build.save_name").set_value("lab 3 variant").run()
     at.button(key="build.save").click().run()
     assert not at.exception, at.exception
@@ -114,9 +118,7 @@ def test_a_saved_variant_is_on_disk_and_reopens_from_its_link(home):
 
 def test_a_published_variant_opens_read_only_and_is_saved_into_the_students_own_workspace(home):
     instructor = _build_page()
-    _select_block(instructor, 2, "inception4c")
-    _field(instructor, "ch5x5").set_value(32)
-    instructor.button[[b.label for b in instructor.button].index("Apply")].click().run()
+    _widen_inception4c_5x5(instructor)
     instructor.text_input(key="build.save_name").set_value("lab start").run()
     instructor.button(key="build.publish").click().run()
     message = next(s.value for s in instructor.success if "Published" in s.value)

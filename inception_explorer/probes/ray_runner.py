@@ -23,7 +23,6 @@ The run's log (``runs/RUN_ID.log`` beside the store) says where the task ran and
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import sys
@@ -78,7 +77,6 @@ def probe_task(spec_json: str, config_json: str, device: str, channel, known_rat
     ``channel`` every ``FLUSH_EVERY`` seconds. Returns ``{"summary", "rates"}`` (the matmul rates it measured), or
     ``{"failed": reason}`` for a probe that could not finish (out of memory, divergence, a bad spec or data)."""
     import ray
-    import torch
 
     from ..devices import resolve_device
     from ..errors import SpecError
@@ -180,6 +178,7 @@ def bridge(store: Store, run_id: str, address: str) -> str:
     """Train run ``run_id`` on the cluster, recording it as a local worker would; returns its final status."""
     from .runner import worker_token
     from .train import StepMetrics
+    from .worker import CANCELLED_MID_STEP, cancelled_note
 
     runs = RunLog(store)
     run = runs.get(run_id)
@@ -230,7 +229,6 @@ def bridge(store: Store, run_id: str, address: str) -> str:
                     ray.cancel(ref)  # still waiting for a node: never starts
         if cancel_seen and time.monotonic() - cancel_seen > CANCEL_GRACE:
             ray.cancel(ref, force=True)
-            from .worker import CANCELLED_MID_STEP
             runs.finish(run_id, CANCELLED, error=CANCELLED_MID_STEP if started else "cancelled before it started")
             return CANCELLED
 
@@ -256,8 +254,6 @@ def bridge(store: Store, run_id: str, address: str) -> str:
     for key, rate in result["rates"].items():
         name, dtype = key.rsplit("|", 1)
         runs.save_matmul_rate(name, dtype, rate)
-    from .worker import cancelled_note
-
     status = CANCELLED if summary["cancelled"] else DONE
     note = cancelled_note(summary["steps_done"], summary["steps_total"]) if summary["cancelled"] else None
     runs.finish(run_id, status, summary, error=note)
@@ -265,12 +261,9 @@ def bridge(store: Store, run_id: str, address: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .runner import dispatch
+    from .runner import dispatch, run_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m inception_explorer.probes.ray_runner")
-    parser.add_argument("run_id")
-    parser.add_argument("--store", required=True)
-    args = parser.parse_args(argv)
+    args = run_arguments("inception_explorer.probes.ray_runner", argv)
     store = Store(args.store)
     address = ray_address()
     try:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -156,6 +157,14 @@ def _kill(worker: str) -> None:
             os.kill(local[0], signal.SIGKILL)
         except OSError:
             pass
+
+
+def run_arguments(module: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line ``spawn`` gives a worker module: ``python -m MODULE RUN_ID --store PATH``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}")
+    parser.add_argument("run_id")
+    parser.add_argument("--store", required=True)
+    return parser.parse_args(argv)
 
 
 def spawn(store: Store, run: RunRecord) -> None:

@@ -9,7 +9,6 @@ metrics are already stored) and exits at once. As it exits it starts the next qu
 
 from __future__ import annotations
 
-import argparse
 import os
 import threading
 import time
@@ -21,7 +20,7 @@ from ..store import Store
 from .config import ProbeConfig
 from .data import DataError
 from .records import CANCELLED, DONE, FAILED, RunLog
-from .runner import dispatch, worker_token
+from .runner import dispatch, run_arguments, worker_token
 from .train import ProbeSummary
 
 HEARTBEAT_EVERY = 1.0
@@ -152,10 +151,7 @@ def cancelled_note(steps_done: int, steps_total: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inception_explorer.probes.worker")
-    parser.add_argument("run_id")
-    parser.add_argument("--store", required=True)
-    args = parser.parse_args(argv)
+    args = run_arguments("inception_explorer.probes.worker", argv)
     store = Store(args.store)
     status = run_probe(store, args.run_id)
     print(f"run {args.run_id}: {status}", flush=True)
