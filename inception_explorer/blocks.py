@@ -7,10 +7,62 @@ its branch (``Mixed_7b.branch3x3.1.0.conv``).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
 import torch
 from torch import nn
 
 from .spec import Branch, Conv, GoogLeNetAux, Pool, RethinkingAux
+
+
+class _Uninitialised:
+    """Mixin for a layer built for counting: its tensors on the meta device, no initialiser run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, device="meta", **kwargs)
+
+    def reset_parameters(self) -> None:
+        pass
+
+
+class _UninitialisedConv2d(_Uninitialised, nn.Conv2d):
+    pass
+
+
+class _UninitialisedBatchNorm2d(_Uninitialised, nn.BatchNorm2d):
+    pass
+
+
+class _UninitialisedBatchNorm1d(_Uninitialised, nn.BatchNorm1d):
+    pass
+
+
+class _UninitialisedLinear(_Uninitialised, nn.Linear):
+    pass
+
+
+_UNINITIALISED = {nn.Conv2d: _UninitialisedConv2d, nn.BatchNorm2d: _UninitialisedBatchNorm2d,
+                  nn.BatchNorm1d: _UninitialisedBatchNorm1d, nn.Linear: _UninitialisedLinear}
+# Per thread (each Streamlit session runs its script in a thread of its own), unlike a patched class.
+_building_uninitialised: ContextVar[bool] = ContextVar("building_uninitialised", default=False)
+
+
+@contextmanager
+def uninitialised_layers() -> Iterator[None]:
+    """Within it, the layers that hold tensors (Conv2d, BatchNorm, Linear) are made on the meta device without
+    running their initialisers; see ``build.uninitialized()``."""
+    token = _building_uninitialised.set(True)
+    try:
+        yield
+    finally:
+        _building_uninitialised.reset(token)
+
+
+def layer_class(cls: type[nn.Module]) -> type[nn.Module]:
+    """``cls`` itself, or inside ``uninitialised_layers()`` its subclass that skips initialisation."""
+    return _UNINITIALISED[cls] if _building_uninitialised.get() else cls
 
 
 class BasicConv2d(nn.Module):
@@ -19,11 +71,11 @@ class BasicConv2d(nn.Module):
     def __init__(self, in_channels: int, layer: Conv, batch_norm: bool, bn_eps: float = 1e-3):
         super().__init__()
         padding, self.pad = _explicit_padding(layer)
-        self.conv = nn.Conv2d(
+        self.conv = layer_class(nn.Conv2d)(
             in_channels, layer.out_channels, tuple(layer.kernel), stride=tuple(layer.stride),
             padding=padding, bias=not batch_norm,
         )
-        self.bn = nn.BatchNorm2d(layer.out_channels, eps=bn_eps) if batch_norm else None
+        self.bn = layer_class(nn.BatchNorm2d)(layer.out_channels, eps=bn_eps) if batch_norm else None
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +174,7 @@ class ClassifierHead(nn.Module):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.fc = layer_class(nn.Linear)(in_channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
@@ -137,10 +189,10 @@ class GoogLeNetAuxHead(nn.Module):
         super().__init__()
         self.avgpool = nn.AvgPool2d(aux.pool_kernel, aux.pool_stride)
         self.conv = BasicConv2d(in_channels, Conv(out_channels=aux.conv_channels, kernel=1), batch_norm, bn_eps)
-        self.fc1 = nn.Linear(aux.conv_channels * grid[0] * grid[1], aux.fc_channels)
+        self.fc1 = layer_class(nn.Linear)(aux.conv_channels * grid[0] * grid[1], aux.fc_channels)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(aux.dropout)
-        self.fc2 = nn.Linear(aux.fc_channels, num_classes)
+        self.fc2 = layer_class(nn.Linear)(aux.fc_channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.conv(self.avgpool(x)), 1)
@@ -159,8 +211,8 @@ class RethinkingAuxHead(nn.Module):
             aux.conv_channels, Conv(out_channels=aux.conv2_channels, kernel=aux.conv2_kernel, padding=0), batch_norm, bn_eps
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(aux.conv2_channels, num_classes, bias=not aux.bn_fc)
-        self.bn_fc = nn.BatchNorm1d(num_classes, eps=bn_eps) if aux.bn_fc else None
+        self.fc = layer_class(nn.Linear)(aux.conv2_channels, num_classes, bias=not aux.bn_fc)
+        self.bn_fc = layer_class(nn.BatchNorm1d)(num_classes, eps=bn_eps) if aux.bn_fc else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(self.conv0(self.avgpool(x)))

@@ -14,9 +14,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from .blocks import ClassifierHead, GoogLeNetAuxHead, RethinkingAuxHead, make_block
+from .blocks import ClassifierHead, GoogLeNetAuxHead, RethinkingAuxHead, make_block, uninitialised_layers
 from .shapes import Shape, _out_len, infer_shapes
 from .spec import GoogLeNetAux, ModelSpec
 
@@ -75,34 +74,16 @@ def build(spec: ModelSpec) -> InceptionNet:
     return InceptionNet(spec)
 
 
-# What ``reset_parameters()`` of Conv2d, BatchNorm and Linear calls to fill weights and running statistics.
-_INITIALISERS = frozenset({
-    nn.init.kaiming_uniform_, nn.init.uniform_, nn.init.normal_, nn.init.trunc_normal_, nn.init.constant_,
-    torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.fill_, torch.Tensor.zero_,
-})
-
-
-class _SkipInitialisers(TorchFunctionMode):
-    """Skips weight initialisers on meta tensors, which have no values to write (about a quarter of the build)."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in _INITIALISERS:
-            tensor = args[0] if args else kwargs["tensor"]
-            if tensor.is_meta:
-                return tensor
-        return func(*args, **kwargs)
-
-
 @contextmanager
 def uninitialized() -> Iterator[None]:
     """Build modules without real weights (for counting, where values do not matter).
 
-    Modules are created on the meta device and their initialisers are skipped; call ``materialize(module)``
-    afterwards to give them CPU storage. Initialising Inception-v3's 24M weights costs more than counting its
-    multiply-adds.
+    Conv2d, BatchNorm and Linear are made on the meta device and their initialisers skipped; call
+    ``materialize(module)`` afterwards to give them CPU storage. Initialising Inception-v3's 24M weights costs more
+    than counting its multiply-adds; initialising them on the meta device, or building under ``torch.device("meta")``
+    (a mode that intercepts every torch call), still costs half the build.
     """
-    with torch.device("meta"), _SkipInitialisers():
+    with uninitialised_layers():
         yield
 
 

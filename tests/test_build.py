@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 
 import pytest
 import torch
@@ -254,6 +255,23 @@ def test_a_model_built_for_counting_has_the_real_shapes_and_only_zeros(preset_mo
     assert {k: (v.shape, v.dtype) for k, v in counted.items()} == {k: (v.shape, v.dtype) for k, v in real.items()}
     assert all(t.device.type == "cpu" and not t.any() for t in counted.values())
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in _convs(model))
+
+
+def test_building_for_counting_in_one_thread_leaves_a_real_build_in_another_initialised():
+    """The app counts in one session's thread while another builds a model to train: ``uninitialized()`` holds
+    for its own thread only."""
+    spec = get_preset("googlenet", input_size=128, num_classes=10)
+    built = {}
+    with uninitialized():
+        worker = threading.Thread(target=lambda: built.setdefault("real", build(spec)))
+        worker.start()
+        worker.join()
+        counted = InceptionNet(spec)
+    assert all(t.is_meta for t in itertools.chain(counted.parameters(), counted.buffers()))
+    real = built["real"]
+    assert all(t.device.type == "cpu" for t in real.parameters())
+    assert all(c.weight.std() > 0 for c in _convs(real))  # initialised, not left empty
+    assert all(bn.running_var.eq(1).all() for bn in real.modules() if isinstance(bn, nn.BatchNorm2d))
 
 
 # --------------------------------------------------------------------------------------------------------------
