@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_counting.py [--repeats 5]
 
 Targets (issue 3): cold count <= 1.2x plain `FlopCountAnalysis(model, x).total()`; recount after editing one
-block <= 0.1x cold. Times are medians of repeated runs; ratios are taken within this run.
+block <= 0.1x cold. Times are medians of repeated runs; ratios are taken within this run. Cold and plain runs
+alternate (cold, plain, cold, plain, ...), so that a noisy stretch of a shared machine falls on both alike.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from fvcore.nn import FlopCountAnalysis
 from inception_explorer.build import build
 from inception_explorer.costs import CostMemo, count
 from inception_explorer.presets import get_preset, list_presets
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -62,16 +69,18 @@ def main() -> None:
     count(get_preset("googlenet"), CostMemo())  # warm up torch and the tracer once
     for preset in list_presets():
         spec = get_preset(preset.name)
-        cold = _median_time(lambda i: count(spec, CostMemo()), args.repeats)
-
         model = build(spec).eval()
         x = torch.zeros(1, spec.in_channels, *spec.input_size)
 
-        def plain(i):
+        def plain():
             with torch.no_grad():
                 FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False).total()
 
-        fv = _median_time(plain, args.repeats)
+        cold_times, plain_times = [], []
+        for _ in range(args.repeats):
+            cold_times.append(_time(lambda: count(spec, CostMemo())))
+            plain_times.append(_time(plain))
+        cold, fv = statistics.median(cold_times), statistics.median(plain_times)
 
         memo = CostMemo()
         count(spec, memo)
