@@ -1,16 +1,20 @@
 """A room on one server: N concurrent real browser sessions against one `streamlit run`, p50 / p95 and errors.
 
-    .venv/bin/python benchmarks/bench_lab.py [--sessions 10 20 40] [--window 20 0] [--nice 10]
+    .venv/bin/python benchmarks/bench_lab.py [--sessions 10 20 40] [--gap 3] [--window 20 0] [--nice 10]
 
-One Chromium (Debian's, via Playwright) with N contexts, each a separate student. All N open the Build page
-(googlenet loaded) together; once all are in, each makes an edit (conv1's width, a different value per student,
-so no student's edit is in the server's cache and every edit recounts the whole network) and reads the new totals.
-The edits arrive spread evenly over ``--window`` seconds, as a room working through an exercise, and then all at
-the same moment (window 0), the worst case. Printed per N and window: the time to the page's first totals, the
-time from Apply to the edited totals on screen (the interaction), p50 / p95 over the sessions, the sessions that
-failed (an exception on the page or a timeout), and the server's CPU seconds per load and per edit.
+One Chromium (Debian's, via Playwright) with N contexts, each a separate student. The N students open the Build
+page (googlenet loaded) as they arrive, one every ``--gap`` seconds (0: all at once; 40 students over 2 minutes by
+default); once all are in, each makes an edit (conv1's width, a different value per student, so no student's edit is in the server's
+cache and every edit recounts) and reads the new totals. The edits arrive spread evenly over ``--window`` seconds,
+as a room working through an exercise, and then all at the same moment (window 0), the worst case. Printed per N
+and window: the time from opening the page to its first totals, the time from Apply to the edited totals on
+screen (the interaction), p50 / p95 over the sessions, the sessions that failed (an exception on the page or a
+timeout), the server's CPU seconds per load and per edit, and the browsers' (all Chromium processes together).
 
-The browsers run on this machine too, niced (``--nice``), where in a room each runs on its student's computer.
+The browsers run on this machine too, niced (``--nice``), where in a room each runs on its student's computer;
+a student's page costs Chromium several times the CPU that it costs the server, so the browsers' figure says how
+much of the machine the simulated room itself took. The bench waits on the page with targeted selectors (the
+metrics' test ids), not with a search of the whole page's text, which 40 waiting pages repeat many times a second.
 Target (issue 7): 40 sessions at p95 <= 1.5 s, 0 errors.
 """
 
@@ -46,13 +50,15 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-async def open_build(browser, url: str, timeout_ms: int):
-    """A student's own browser context on the Build page (googlenet loaded); (page, seconds to the totals)."""
+async def open_build(browser, url: str, delay: float, timeout_ms: int):
+    """After ``delay`` seconds, a student's own browser context on the Build page (googlenet loaded); (page,
+    seconds from opening it to the totals and the editor on screen)."""
+    await asyncio.sleep(delay)
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     start = time.perf_counter()
     await page.goto(f"{url}/build", timeout=timeout_ms)
-    await page.get_by_text("Parameters", exact=True).first.wait_for(timeout=timeout_ms)
+    await page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=timeout_ms)
     await page.get_by_label("out_channels").wait_for(timeout=timeout_ms)
     loaded = time.perf_counter() - start
     if await page.get_by_text("Page not found").count():
@@ -68,7 +74,7 @@ async def edit(page, width: int, expected: str, delay: float, timeout_ms: int) -
     await field.press("Tab")
     start = time.perf_counter()
     await page.get_by_role("button", name="Apply").first.click()
-    await page.get_by_text(expected, exact=True).first.wait_for(timeout=timeout_ms)
+    await page.locator('[data-testid="stMetricDelta"]').filter(has_text=expected).first.wait_for(timeout=timeout_ms)
     interaction = time.perf_counter() - start
     if await page.locator('[data-testid="stException"]').count():
         raise RuntimeError("an exception on the page")
@@ -82,9 +88,10 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"
 
 
-async def room(url: str, n: int, window: float, timeout_ms: int, server_pid: int, chromium: str) -> dict:
-    """N students open the Build page together; once all are in, their edits arrive spread evenly over
-    ``window`` seconds (0: all at once), in a shuffled order."""
+async def room(url: str, n: int, arrive: float, window: float, timeout_ms: int, server_pid: int,
+               chromium: str) -> dict:
+    """N students open the Build page as they arrive over ``arrive`` seconds; once all are in, their edits
+    arrive spread evenly over ``window`` seconds (0: all at once), in a shuffled order."""
     from playwright.async_api import async_playwright
 
     widths = [next(_WIDTHS) for _ in range(n)]  # never used before on this server: nothing comes from its caches
@@ -93,13 +100,14 @@ async def room(url: str, n: int, window: float, timeout_ms: int, server_pid: int
     random.Random(n).shuffle(delays)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        cpu0 = server_cpu_seconds(server_pid)
-        opened = await asyncio.gather(*(open_build(browser, url, timeout_ms) for _ in widths), return_exceptions=True)
-        cpu1 = server_cpu_seconds(server_pid)
+        cpu0, browsers0, machine0 = server_cpu_seconds(server_pid), chromium_cpu_seconds(), machine_cpu_seconds()
+        opened = await asyncio.gather(*(open_build(browser, url, i * arrive / n, timeout_ms) for i in range(n)),
+                                      return_exceptions=True)
+        cpu1, browsers1, machine1 = server_cpu_seconds(server_pid), chromium_cpu_seconds(), machine_cpu_seconds()
         pages = [o for o in opened if not isinstance(o, BaseException)]
         edits = await asyncio.gather(*(edit(page, w, expected[w], d, timeout_ms)
                                        for (page, _), w, d in zip(pages, widths, delays)), return_exceptions=True)
-        cpu2 = server_cpu_seconds(server_pid)
+        cpu2, browsers2, machine2 = server_cpu_seconds(server_pid), chromium_cpu_seconds(), machine_cpu_seconds()
         await browser.close()
     return {
         "loads": [o[1] for o in pages],
@@ -107,6 +115,13 @@ async def room(url: str, n: int, window: float, timeout_ms: int, server_pid: int
         "errors": [_error(o) for o in [*opened, *edits] if isinstance(o, BaseException)],
         "server_cpu_load": cpu1 - cpu0,
         "server_cpu_edit": cpu2 - cpu1,
+        "browser_cpu_load": browsers1 - browsers0,
+        "browser_cpu_edit": browsers2 - browsers1,
+        "machine_busy_load": (machine1[0] - machine0[0]) / (machine1[1] - machine0[1]),
+        "machine_busy_edit": (machine2[0] - machine1[0]) / (machine2[1] - machine1[1]),
+        # the rest of the machine's busy time: Playwright's driver and this client, the kernel, anything else
+        "other_cpu_load": machine1[0] - machine0[0] - (cpu1 - cpu0) - (browsers1 - browsers0),
+        "other_cpu_edit": machine2[0] - machine1[0] - (cpu2 - cpu1) - (browsers2 - browsers1),
     }
 
 
@@ -114,6 +129,27 @@ def server_cpu_seconds(pid: int) -> float:
     """User + system CPU time of the server process so far (/proc/PID/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, over all cores (/proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def chromium_cpu_seconds() -> float:
+    """CPU time so far of every running Chromium process (browser, renderers, GPU and network services)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            # A zygote-forked renderer rewrites its command line into one string: split on spaces as well.
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().replace(b"\0", b" ").split(b" ")[0].endswith(b"/chromium"):
+                total += server_cpu_seconds(int(proc.name))
+        except OSError:  # ended meanwhile
+            pass
+    return total
 
 
 def niced_chromium(niceness: int) -> str:
@@ -130,6 +166,8 @@ def niced_chromium(niceness: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="*", default=[10, 20, 40])
+    parser.add_argument("--gap", type=float, default=3.0,
+                        help="seconds between one student's arrival and the next's (0: all open the page at once)")
     parser.add_argument("--window", type=float, nargs="*", default=[20.0, 0.0],
                         help="seconds over which the N edits arrive (0: all at the same moment); one row each")
     parser.add_argument("--nice", type=int, default=10, help="Chromium's niceness (0: same priority as the server)")
@@ -137,19 +175,23 @@ def main() -> None:
     args = parser.parse_args()
     chromium = niced_chromium(args.nice)
     with streamlit_server() as (url, pid):
-        asyncio.run(room(url, 1, 0, int(args.timeout * 1000), pid, chromium))  # the server's imports and first count
-        print(f"one server, one Chromium (nice {args.nice}) with N contexts; {os.cpu_count()} CPU cores")
+        asyncio.run(room(url, 1, 0, 0, int(args.timeout * 1000), pid, chromium))  # the server's imports, first count
+        print(f"one server, one Chromium (nice {args.nice}) with N contexts; {os.cpu_count()} CPU cores; "
+              f"a student arrives every {args.gap:g} s")
         for n in args.sessions:
             for window in args.window:
-                r = asyncio.run(room(url, n, window, int(args.timeout * 1000), pid, chromium))
+                r = asyncio.run(room(url, n, args.gap * n, window, int(args.timeout * 1000), pid, chromium))
                 line = f"N={n:>3}, edits over {window:>4.0f} s: "
                 if r["loads"]:
                     line += f"page to totals p50 {statistics.median(r['loads']):.2f} s p95 {percentile(r['loads'], 0.95):.2f} s; "
                 if r["edits"]:
                     line += (f"edit -> new totals p50 {statistics.median(r['edits']):.2f} s "
                              f"p95 {percentile(r['edits'], 0.95):.2f} s; ")
-                line += (f"errors {len(r['errors'])}; server CPU {r['server_cpu_load'] / n:.2f} s per load, "
-                         f"{r['server_cpu_edit'] / n:.2f} s per edit")
+                line += (f"errors {len(r['errors'])}; CPU s per load / per edit: server {r['server_cpu_load'] / n:.2f} / "
+                         f"{r['server_cpu_edit'] / n:.2f}, browsers {r['browser_cpu_load'] / n:.2f} / "
+                         f"{r['browser_cpu_edit'] / n:.2f}, the rest {r['other_cpu_load'] / n:.2f} / "
+                         f"{r['other_cpu_edit'] / n:.2f}; machine busy while loading {r['machine_busy_load']:.0%}, "
+                         f"while editing {r['machine_busy_edit']:.0%}")
                 print(line, flush=True)
                 for e in sorted(set(r["errors"])):
                     print(f"        {e}")
