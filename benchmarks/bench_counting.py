@@ -29,12 +29,7 @@ def _time(fn) -> float:
 
 
 def _median_time(fn, repeats: int) -> float:
-    times = []
-    for i in range(repeats):
-        t = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(_time(lambda: fn(i)) for i in range(repeats))
 
 
 def _edited(spec, step: int):

@@ -4,8 +4,8 @@
 
 One Chromium (Debian's, via Playwright) with N contexts, each a separate student. The N students open the Build
 page (googlenet loaded) as they arrive, one every ``--gap`` seconds (0: all at once; 40 students over 2 minutes by
-default); once all are in, each makes an edit (conv1's width, a different value per student, so no student's edit is in the server's
-cache and every edit recounts) and reads the new totals. The edits arrive spread evenly over ``--window`` seconds,
+default); once all are in, each makes an edit (conv1's width, a different value per student, so no student's
+edit is in the server's cache and every edit recounts) and reads the new totals. The edits arrive spread evenly over ``--window`` seconds,
 as a room working through an exercise, and then all at the same moment (window 0), the worst case. Printed per N
 and window: the time from opening the page to its first totals, the time from Apply to the edited totals on
 screen (the interaction), p50 / p95 over the sessions, the sessions that failed (an exception on the page or a
@@ -100,33 +100,26 @@ async def room(url: str, n: int, arrive: float, window: float, timeout_ms: int, 
     random.Random(n).shuffle(delays)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        cpu0, browsers0, machine0 = server_cpu_seconds(server_pid), chromium_cpu_seconds(), machine_cpu_seconds()
+        before_load = cpu_snapshot(server_pid)
         opened = await asyncio.gather(*(open_build(browser, url, i * arrive / n, timeout_ms) for i in range(n)),
                                       return_exceptions=True)
-        cpu1, browsers1, machine1 = server_cpu_seconds(server_pid), chromium_cpu_seconds(), machine_cpu_seconds()
+        before_edit = cpu_snapshot(server_pid)
         pages = [o for o in opened if not isinstance(o, BaseException)]
         edits = await asyncio.gather(*(edit(page, w, expected[w], d, timeout_ms)
                                        for (page, _), w, d in zip(pages, widths, delays)), return_exceptions=True)
-        cpu2, browsers2, machine2 = server_cpu_seconds(server_pid), chromium_cpu_seconds(), machine_cpu_seconds()
+        after = cpu_snapshot(server_pid)
         await browser.close()
     return {
         "loads": [o[1] for o in pages],
         "edits": [e for e in edits if not isinstance(e, BaseException)],
         "errors": [_error(o) for o in [*opened, *edits] if isinstance(o, BaseException)],
-        "server_cpu_load": cpu1 - cpu0,
-        "server_cpu_edit": cpu2 - cpu1,
-        "browser_cpu_load": browsers1 - browsers0,
-        "browser_cpu_edit": browsers2 - browsers1,
-        "machine_busy_load": (machine1[0] - machine0[0]) / (machine1[1] - machine0[1]),
-        "machine_busy_edit": (machine2[0] - machine1[0]) / (machine2[1] - machine1[1]),
-        # the rest of the machine's busy time: Playwright's driver and this client, the kernel, anything else
-        "other_cpu_load": machine1[0] - machine0[0] - (cpu1 - cpu0) - (browsers1 - browsers0),
-        "other_cpu_edit": machine2[0] - machine1[0] - (cpu2 - cpu1) - (browsers2 - browsers1),
+        "cpu_load": cpu_between(before_load, before_edit),
+        "cpu_edit": cpu_between(before_edit, after),
     }
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the server process so far (/proc/PID/stat fields 14 and 15)."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -139,14 +132,30 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (sum(ticks) - idle) / hz, sum(ticks) / hz
 
 
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    busy, total = machine_cpu_seconds()
+    return {"server": process_cpu_seconds(server_pid), "browsers": chromium_cpu_seconds(), "busy": busy, "total": total}
+
+
+def cpu_between(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """CPU seconds of the server, the browsers and the rest of the machine (Playwright's driver and this client, the
+    kernel, anything else) between two snapshots, and the fraction of the machine that was busy."""
+    d = {k: b[k] - a[k] for k in a}
+    return {"server": d["server"], "browsers": d["browsers"], "rest": d["busy"] - d["server"] - d["browsers"],
+            "busy": d["busy"] / d["total"]}
+
+
 def chromium_cpu_seconds() -> float:
     """CPU time so far of every running Chromium process (browser, renderers, GPU and network services)."""
     total = 0.0
     for proc in Path("/proc").iterdir():
         try:
+            if not proc.name.isdigit():
+                continue
             # A zygote-forked renderer rewrites its command line into one string: split on spaces as well.
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes().replace(b"\0", b" ").split(b" ")[0].endswith(b"/chromium"):
-                total += server_cpu_seconds(int(proc.name))
+            program = (proc / "cmdline").read_bytes().replace(b"\0", b" ").split(b" ")[0]
+            if program.endswith(b"/chromium"):
+                total += process_cpu_seconds(int(proc.name))
         except OSError:  # ended meanwhile
             pass
     return total
@@ -187,11 +196,10 @@ def main() -> None:
                 if r["edits"]:
                     line += (f"edit -> new totals p50 {statistics.median(r['edits']):.2f} s "
                              f"p95 {percentile(r['edits'], 0.95):.2f} s; ")
-                line += (f"errors {len(r['errors'])}; CPU s per load / per edit: server {r['server_cpu_load'] / n:.2f} / "
-                         f"{r['server_cpu_edit'] / n:.2f}, browsers {r['browser_cpu_load'] / n:.2f} / "
-                         f"{r['browser_cpu_edit'] / n:.2f}, the rest {r['other_cpu_load'] / n:.2f} / "
-                         f"{r['other_cpu_edit'] / n:.2f}; machine busy while loading {r['machine_busy_load']:.0%}, "
-                         f"while editing {r['machine_busy_edit']:.0%}")
+                load, edits = r["cpu_load"], r["cpu_edit"]
+                line += f"errors {len(r['errors'])}; CPU s per load / per edit: " + ", ".join(
+                    f"{who} {load[who] / n:.2f} / {edits[who] / n:.2f}" for who in ("server", "browsers", "rest"))
+                line += f"; machine busy while loading {load['busy']:.0%}, while editing {edits['busy']:.0%}"
                 print(line, flush=True)
                 for e in sorted(set(r["errors"])):
                     print(f"        {e}")

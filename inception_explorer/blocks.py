@@ -27,32 +27,22 @@ class _Uninitialised:
         pass
 
 
-class _UninitialisedConv2d(_Uninitialised, nn.Conv2d):
-    pass
-
-
-class _UninitialisedBatchNorm2d(_Uninitialised, nn.BatchNorm2d):
-    pass
-
-
-class _UninitialisedBatchNorm1d(_Uninitialised, nn.BatchNorm1d):
-    pass
-
-
-class _UninitialisedLinear(_Uninitialised, nn.Linear):
-    pass
-
-
-_UNINITIALISED = {nn.Conv2d: _UninitialisedConv2d, nn.BatchNorm2d: _UninitialisedBatchNorm2d,
-                  nn.BatchNorm1d: _UninitialisedBatchNorm1d, nn.Linear: _UninitialisedLinear}
+# Per tensor-holding layer, its subclass for counting: _UninitialisedConv2d, ...
+_UNINITIALISED = {cls: type(f"_Uninitialised{cls.__name__}", (_Uninitialised, cls), {})
+                  for cls in (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear)}
 # Per thread (each Streamlit session runs its script in a thread of its own), unlike a patched class.
 _building_uninitialised: ContextVar[bool] = ContextVar("building_uninitialised", default=False)
 
 
 @contextmanager
-def uninitialised_layers() -> Iterator[None]:
-    """Within it, the layers that hold tensors (Conv2d, BatchNorm, Linear) are made on the meta device without
-    running their initialisers; see ``build.uninitialized()``."""
+def uninitialized() -> Iterator[None]:
+    """Build modules without real weights (for counting, where values do not matter).
+
+    Conv2d, BatchNorm and Linear are made on the meta device and their initialisers skipped; call
+    ``build.materialize(module)`` afterwards to give them CPU storage. Initialising Inception-v3's 24M weights costs
+    more than counting its multiply-adds; initialising them on the meta device, or building under
+    ``torch.device("meta")`` (a mode that intercepts every torch call), still costs half the build.
+    """
     token = _building_uninitialised.set(True)
     try:
         yield
@@ -61,7 +51,7 @@ def uninitialised_layers() -> Iterator[None]:
 
 
 def layer_class(cls: type[nn.Module]) -> type[nn.Module]:
-    """``cls`` itself, or inside ``uninitialised_layers()`` its subclass that skips initialisation."""
+    """``cls`` itself, or inside ``uninitialized()`` its subclass that skips initialisation."""
     return _UNINITIALISED[cls] if _building_uninitialised.get() else cls
 
 

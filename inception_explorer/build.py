@@ -8,14 +8,14 @@ exist and ``state_dict`` keys read like the papers' tables. In ``eval()`` the mo
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .blocks import ClassifierHead, GoogLeNetAuxHead, RethinkingAuxHead, make_block, uninitialised_layers
+from .blocks import ClassifierHead, GoogLeNetAuxHead, RethinkingAuxHead, make_block
+from .blocks import uninitialized as uninitialized  # the counting build, used with materialize() below
 from .shapes import Shape, _out_len, infer_shapes
 from .spec import GoogLeNetAux, ModelSpec
 
@@ -72,19 +72,6 @@ def build_aux_head(aux, x: Shape, spec: ModelSpec) -> nn.Module:
 def build(spec: ModelSpec) -> InceptionNet:
     """A real, randomly initialised ``nn.Module`` for ``spec`` (validated first: SpecError if it cannot work)."""
     return InceptionNet(spec)
-
-
-@contextmanager
-def uninitialized() -> Iterator[None]:
-    """Build modules without real weights (for counting, where values do not matter).
-
-    Conv2d, BatchNorm and Linear are made on the meta device and their initialisers skipped; call
-    ``materialize(module)`` afterwards to give them CPU storage. Initialising Inception-v3's 24M weights costs more
-    than counting its multiply-adds; initialising them on the meta device, or building under ``torch.device("meta")``
-    (a mode that intercepts every torch call), still costs half the build.
-    """
-    with uninitialised_layers():
-        yield
 
 
 def materialize(module: nn.Module) -> nn.Module:
