@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from fvcore.nn import FlopCountAnalysis
+from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as FVCORE_HANDLED_OPS
 
 from inception_explorer.build import build
@@ -86,21 +86,25 @@ def test_cross_check_would_notice_a_disagreement(preset_report):
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["googlenet", "inception_v2", "inception_v3"])
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_naive", "inception_v2", "inception_v3"])
 def test_block_rows_add_up_to_plain_fvcore_on_the_built_model(name, preset_report):
+    """``count`` traces a batch of no images and reads its shapes as one image's; plain fvcore here runs one real
+    image through the real, initialised model."""
     spec = get_preset(name)
     report = preset_report(name)
     model = build(spec).eval()
-    x = torch.zeros(1, spec.in_channels, *spec.input_size)
+    x = torch.randn(1, spec.in_channels, *spec.input_size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         total = fca.total()
         per_module = fca.by_module()
+        activations = ActivationCountAnalysis(model, x).unsupported_ops_warnings(False).by_module()
     assert int(report.blocks["macs"].sum()) == total == report.totals.macs
-    # and row by row: each block's MACs are fvcore's for that module of the whole model
+    # and row by row: each block's MACs and activations are fvcore's for that module of the whole model
     for row in report.blocks.itertuples():
         assert row.macs == per_module[row.block], row.block
+        assert row.activations == activations[row.block], row.block
     # parameters: the rows add up to the model's parameters without the aux heads
     aux = {a.name for a in spec.aux_heads}
     main = sum(p.numel() for n, p in model.named_parameters() if n.split(".")[0] not in aux)
