@@ -270,8 +270,8 @@ class Totals:
 class CostReport:
     """Everything ``count()`` finds. Tables are pandas DataFrames, one row per block / stage / aux head / operator.
 
-    ``stages``, ``aux`` and ``uncounted`` are made on first use from rows kept here: a DataFrame costs about
-    0.4 ms to make, a quarter of the recount after an edit, which needs only the block table and the totals.
+    ``stages``, ``aux`` and ``uncounted`` are made on first use from rows kept here: each DataFrame costs about
+    0.4 ms to make, together a sixth of the recount after an edit, which needs only the block table and totals.
     """
 
     spec: ModelSpec
