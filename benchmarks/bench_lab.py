@@ -8,8 +8,9 @@ default); once all are in, each makes an edit (conv1's width, a different value 
 edit is in the server's cache and every edit recounts: type it, press Enter) and reads the new totals. The edits
 arrive spread evenly over ``--window`` seconds, as a room working through an exercise, and then all at the same
 moment (window 0), the worst case. Printed per N and window: the time from opening the page to its first totals,
-the time from the key press to the edited totals on screen (the interaction), p50 / p95 over the sessions, the sessions that failed (an exception on the page or a
-timeout), the server's CPU seconds per load and per edit, and the browsers' (all Chromium processes together).
+the time from the key press to the edited totals on screen (the interaction), p50 / p95 over the sessions, the
+sessions that failed (an exception on the page or a timeout), the server's CPU seconds per load and per edit, and
+the browsers' (all Chromium processes together).
 
 The browsers run on this machine too, niced (``--nice``), where in a room each runs on its student's computer;
 a student's page costs Chromium several times the CPU that it costs the server, so the browsers' figure says how
