@@ -7,7 +7,7 @@ link, before app.py has run once, bypassing this navigation.
 
 import streamlit as st
 
-from inception_explorer.session import workspace
+from inception_explorer.ui.session import workspace
 
 st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", layout="wide")
 st.session_state.setdefault("presets.selected", "googlenet")

@@ -17,9 +17,9 @@ import warnings
 import torch
 from fvcore.nn import FlopCountAnalysis
 
-from inception_explorer.build import build
-from inception_explorer.costs import CostMemo, count
-from inception_explorer.presets import get_preset, list_presets
+from inception_explorer.nn.build import build
+from inception_explorer.analysis.costs import CostMemo, count
+from inception_explorer.spec.presets import get_preset, list_presets
 
 
 def _time(fn) -> float:

@@ -36,8 +36,8 @@ from _server import CHROMIUM_ARGS, streamlit_server
 def expected_param_delta(width: int) -> str:
     """The Build page's Parameters delta after conv1 -> ``width`` channels, as the page prints it (from the library)."""
     from inception_explorer import editing
-    from inception_explorer.costs import count
-    from inception_explorer.presets import get_preset
+    from inception_explorer.analysis.costs import count
+    from inception_explorer.spec.presets import get_preset
     from inception_explorer.spec import ModelSpec
 
     base = get_preset("googlenet")

@@ -45,8 +45,8 @@ def _bare_loop(spec, config, batches, device) -> float:
     optimizer step) with nothing around it, no metrics read back, no reporting."""
     import torch
 
-    from inception_explorer.build import build
-    from inception_explorer.devices import synchronize
+    from inception_explorer.nn.build import build
+    from inception_explorer.nn.devices import synchronize
     from inception_explorer.probes.train import _optimizer, init_for_training, precision, training_step
 
     amp, fmt = precision(device, config.recipe)
@@ -95,8 +95,8 @@ def _runner(spec, config, batches, device, store_dir: Path) -> tuple[float, dict
 def one_preset(name: str, args) -> dict:
     import torch
 
-    from inception_explorer.devices import device_name, measure_matmul_rate, resolve_device
-    from inception_explorer.presets import get_preset
+    from inception_explorer.nn.devices import device_name, measure_matmul_rate, resolve_device
+    from inception_explorer.spec.presets import get_preset
     from inception_explorer.probes import ProbeConfig, SyntheticShapes, prepare_spec
     from inception_explorer.probes.config import default_recipe
     from inception_explorer.probes.train import peak_memory

@@ -26,8 +26,8 @@ class UsageError(Exception):
 
 def load_spec(source: str, input_arg: str | None = None, classes: int | None = None) -> ModelSpec:
     """A preset name or a path to a spec JSON file, optionally at another input size / class count."""
-    from .presets import _PRESETS, get_preset
-    from .shapes import validate
+    from .spec.presets import _PRESETS, get_preset
+    from .spec import validate
 
     if source in _PRESETS:
         spec = get_preset(source)
@@ -64,7 +64,7 @@ def _fmt(n: int) -> str:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import list_presets
+    from .spec.presets import list_presets
 
     for p in list_presets():
         print(f"{p.name:<16} {p.params:>12,} params ({p.params_with_aux:,} with aux)  {p.summary}")
@@ -72,7 +72,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    from .costs import count, cross_check
+    from .analysis.costs import count, cross_check
 
     spec = load_spec(args.source, args.input, args.classes)
     report = count(spec)
@@ -131,8 +131,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_principles(args: argparse.Namespace) -> int:
-    from .costs import count
-    from .principles import PRINCIPLE_TITLES, check, findings_frame
+    from .analysis.costs import count
+    from .analysis.principles import PRINCIPLE_TITLES, check, findings_frame
 
     spec = load_spec(args.source, args.input, args.classes)
     findings = check(count(spec))

@@ -9,12 +9,13 @@ import json
 import streamlit as st
 
 from inception_explorer import editing
-from inception_explorer.cached import block_diagram, cost_report, module_names, preset_json, store
+from inception_explorer.ui.cached import block_diagram, cost_report, module_names, preset_json, store
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import list_presets
+from inception_explorer.spec.presets import list_presets
 from inception_explorer.spec import BLOCK_KINDS, ModelSpec
 from inception_explorer.store import StoreError
-from inception_explorer.workbench import editable_fields, format_pair, parse_pair, read_upload
+from inception_explorer.editing.fields import editable_fields, format_pair, parse_pair
+from inception_explorer.spec.validation import load_spec
 
 DRAFT, VALID, HISTORY, SOURCE = "build.draft", "build.valid", "build.history", "build.source"
 presets = {p.name: p for p in list_presets()}
@@ -236,7 +237,7 @@ with keep[1]:
     if upload is not None and st.session_state.get("build.uploaded") != upload.file_id:
         st.session_state["build.uploaded"] = upload.file_id
         try:
-            imported = read_upload(upload.getvalue())
+            imported = load_spec(upload.getvalue())
         except SpecError as exc:
             st.session_state["build.message"] = ("error", f"Not imported ({upload.name}): {exc}. Nothing was changed.")
         else:

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from inception_explorer import viz
-from inception_explorer.cached import cost_report, network_choices, principle_findings
+from inception_explorer.analysis import viz
+from inception_explorer.ui.cached import cost_report, network_choices, principle_findings
 from inception_explorer.spec import ModelSpec
-from inception_explorer.workbench import diff_specs, totals_table
+from inception_explorer.analysis.compare import diff_specs, totals_table
 
 st.title("Compare")
 choices = network_choices()

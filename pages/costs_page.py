@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from inception_explorer.cached import (
+from inception_explorer.ui.cached import (
     block_cost_figure, cost_report, cross_check, googlenet_table1, preset_json, stage_share_figure,
 )
-from inception_explorer.presets import list_presets
+from inception_explorer.spec.presets import list_presets
 
 st.title("Costs")
 st.caption("Counted by fvcore on the real modules, one image, eval mode. **MACs are multiply-adds**: fvcore "

@@ -3,13 +3,13 @@
 import streamlit as st
 
 from inception_explorer import editing
-from inception_explorer.cached import cost_report, factorization_table, network_choices, principle_findings, store
+from inception_explorer.ui.cached import cost_report, factorization_table, network_choices, principle_findings, store
 from inception_explorer.errors import SpecError
-from inception_explorer.devices import device_name, resolve_device
-from inception_explorer.factorization import time_options
+from inception_explorer.nn.devices import device_name, resolve_device
+from inception_explorer.analysis.factorization import time_options
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
-from inception_explorer.workbench import totals_table
+from inception_explorer.analysis.compare import totals_table
 
 st.title("Factorization lab")
 st.caption("[R] §3.1: a 5x5 becomes two 3x3 ((9+9)/25: 28% cheaper); §3.2: a 3x3 becomes 3x1 + 1x3 (33% cheaper; "

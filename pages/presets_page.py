@@ -10,8 +10,8 @@ st.caption(
 
 # Imported after the title on purpose: they import torch (seconds on a cold server), and Streamlit sends what is
 # already drawn, so the first visitor sees the page at once and the counts as soon as they are ready.
-from inception_explorer.cached import cost_report, preset_json, preset_overview  # noqa: E402
-from inception_explorer.presets import list_presets  # noqa: E402
+from inception_explorer.ui.cached import cost_report, preset_json, preset_overview  # noqa: E402
+from inception_explorer.spec.presets import list_presets  # noqa: E402
 
 st.subheader("Presets")
 st.dataframe(

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from inception_explorer.cached import (
+from inception_explorer.ui.cached import (
     block_diagram, module_names, principle_findings, preset_json, representation_figure, stage_share_figure,
 )
-from inception_explorer.presets import list_presets
-from inception_explorer.principles import PRINCIPLE_TITLES
+from inception_explorer.spec.presets import list_presets
+from inception_explorer.analysis.principles import PRINCIPLE_TITLES
 
 st.title("Design principles")
 st.caption("[R] §2: (1) avoid representational bottlenecks, especially early; (2) higher-dimensional "

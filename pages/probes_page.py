@@ -6,8 +6,8 @@ import json
 
 import streamlit as st
 
-from inception_explorer import viz
-from inception_explorer.cached import network_choices, store
+from inception_explorer.analysis import viz
+from inception_explorer.ui.cached import network_choices, store
 from inception_explorer.errors import SpecError
 from inception_explorer.probes import ProbeConfig, RunLog, data_root, dispatch, submit
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE

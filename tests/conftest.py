@@ -22,8 +22,8 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from inception_explorer.costs import CostMemo, count  # noqa: E402
-from inception_explorer.presets import get_preset  # noqa: E402
+from inception_explorer.analysis.costs import CostMemo, count  # noqa: E402
+from inception_explorer.spec.presets import get_preset  # noqa: E402
 
 PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
 
@@ -93,7 +93,7 @@ class _PresetModels:
 
     def __call__(self, name: str):
         if name not in self._models:
-            from inception_explorer.build import build
+            from inception_explorer.nn.build import build
 
             self._models[name] = build(get_preset(name))
         return self._models[name]

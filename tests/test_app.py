@@ -4,8 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from inception_explorer.costs import count
-from inception_explorer.presets import get_preset
+from inception_explorer.analysis.costs import count
+from inception_explorer.spec.presets import get_preset
 
 
 def _app() -> AppTest:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.probes import RunLog
 from inception_explorer.store import Store
 from probe_helpers import wait_for

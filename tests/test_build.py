@@ -11,11 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from inception_explorer.blocks import BasicConv2d, Inception
-from inception_explorer.build import InceptionNet, InceptionOutputs, build, materialize, uninitialized
+from inception_explorer.nn.blocks import BasicConv2d, Inception
+from inception_explorer.nn.build import InceptionNet, InceptionOutputs, build
+from inception_explorer.nn.meta import materialize, uninitialized
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset, list_presets
-from inception_explorer.shapes import Shape, _ShapeProblem, check, infer_shapes, layer_output, stage_info
+from inception_explorer.spec.presets import get_preset, list_presets
+from inception_explorer.spec.shapes import Shape, _ShapeProblem, infer_shapes, layer_output, stage_info
+from inception_explorer.spec.validation import load_spec
 from inception_explorer.spec import Conv, ModelSpec, Pool
 
 PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
@@ -404,7 +406,7 @@ def test_check_accepts_what_builds():
         data = get_preset("googlenet").to_dict()
         data["stages"][2]["blocks"][3]["name"] = name  # rename inception4c
         try:
-            spec = check(data)
+            spec = load_spec(data)
         except SpecError:
             continue  # rejected with a located error: fine
         try:
@@ -418,7 +420,7 @@ def test_check_accepts_what_builds():
         {"name": "out_channels", "layers": [{"op": "conv", "out_channels": 8, "kernel": 3}]},
     ]})
     try:
-        build(check(data))
+        build(load_spec(data))
     except SpecError:
         pass
     except Exception as exc:  # noqa: BLE001

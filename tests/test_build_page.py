@@ -7,9 +7,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store
-from inception_explorer.workbench import read_upload
+from inception_explorer.spec.validation import load_spec
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -17,7 +17,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
-    from inception_explorer import cached
+    from inception_explorer.ui import cached
 
     cached.store.clear()  # the cached Store points at the previous test's folder otherwise
     yield tmp_path
@@ -148,17 +148,17 @@ def test_an_unknown_variant_in_the_link_is_a_warning_not_a_crash(home):
 ])
 def test_uploads_that_are_not_specs_are_refused_clearly(data, message):
     with pytest.raises(SpecError, match=message):
-        read_upload(data)
+        load_spec(data)
 
 
 def test_an_exported_spec_reads_back():
     spec = get_preset("inception_v3")
-    assert read_upload(spec.to_json().encode()) == spec
+    assert load_spec(spec.to_json().encode()) == spec
     collapsing = spec.to_dict() | {"input_size": [40, 40]}
     import json
 
     with pytest.raises(SpecError, match="grid collapses"):
-        read_upload(json.dumps(collapsing).encode())
+        load_spec(json.dumps(collapsing).encode())
 
 
 def test_compare_page_diffs_a_saved_variant_against_its_preset(home):

@@ -10,11 +10,11 @@ import torch
 from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as FVCORE_HANDLED_OPS
 
-from inception_explorer.build import build
-from inception_explorer.costs import CostMemo, ModuleCost, count, count_module, cross_check
+from inception_explorer.nn.build import build
+from inception_explorer.analysis.costs import CostMemo, ModuleCost, count, count_module, cross_check
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
-from inception_explorer.shapes import Shape
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.spec.shapes import Shape
 from inception_explorer.spec import ConvBlock, CustomBlock, Branch, Conv, ModelSpec, StageSpec
 
 PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
@@ -168,7 +168,7 @@ def test_inception_block_macs_by_hand(preset_report, block_row):
 
 
 def test_count_module_on_a_single_layer():
-    from inception_explorer.blocks import BasicConv2d
+    from inception_explorer.nn.blocks import BasicConv2d
 
     cost = count_module(BasicConv2d(16, Conv(out_channels=32, kernel=(1, 7)), batch_norm=True), Shape(16, 17, 17))
     assert isinstance(cost, ModuleCost)

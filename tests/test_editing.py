@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from inception_explorer.costs import CostMemo, count
+from inception_explorer.analysis.costs import CostMemo, count
 from inception_explorer.editing import (
     EditError, UndoHistory, add_block, add_stage, aux_heads_after, convert_block, convertible_kinds, default_block,
     duplicate_block, duplicate_stage, move_block, move_stage, problems_by_block, remove_block, remove_stage,
     rename_block, rename_stage, replace_block, set_block_field, try_spec, unique_name,
 )
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.spec import BLOCK_KINDS, ModelSpec
 
 
@@ -472,7 +472,7 @@ def test_undo_history_is_bounded():
 
 def test_set_block_fields_and_set_network_return_new_dicts():
     from inception_explorer.editing import set_block_fields, set_network
-    from inception_explorer.presets import get_preset
+    from inception_explorer.spec.presets import get_preset
 
     d = get_preset("googlenet").to_dict()
     e = set_block_fields(d, 2, 3, {"ch5x5": 32, "pool_proj": 16})

@@ -12,9 +12,9 @@ from fractions import Fraction
 
 import pytest
 
-from inception_explorer.blocks import make_block
-from inception_explorer.costs import CostMemo, count, count_module
-from inception_explorer.shapes import Shape
+from inception_explorer.nn.blocks import make_block
+from inception_explorer.analysis.costs import CostMemo, count, count_module
+from inception_explorer.spec.shapes import Shape
 from inception_explorer.spec import Branch, Conv, CustomBlock, InceptionFig5, InceptionV1, ModelSpec, StageSpec
 
 C = 64

@@ -1,4 +1,4 @@
-"""The factorization lab (``inception_explorer.factorization``): [R] §3's options built as real modules, counted
+"""The factorization lab (``inception_explorer.analysis.factorization``): [R] §3's options built as real modules, counted
 by fvcore, cross-checked with torch's own FLOP counter, and timed.
 
 The exact ratios below are what [R] §3 writes with equal input and output widths (alpha = 1): (9+9)/25 for two
@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from inception_explorer import factorization as fz
-from inception_explorer.blocks import BasicConv2d
+from inception_explorer.analysis import factorization as fz
+from inception_explorer.nn.blocks import BasicConv2d
 from inception_explorer.errors import SpecError
 from inception_explorer.spec import MAX_CHANNELS
 
@@ -258,10 +258,10 @@ def test_time_options_on_cuda():
 def test_apply_fig5_to_googlenet_saves_the_hand_counted_macs():
     """Each 5x5 (red -> out) becomes 3x3 (red -> out) + 3x3 (out -> out): per block H*W*(25*red*out - 9*red*out -
     9*out*out) fewer MACs, summed over the nine modules, exactly (the biases are the same number of outputs)."""
-    from inception_explorer.costs import count
+    from inception_explorer.analysis.costs import count
     from inception_explorer.editing import apply_factorization
-    from inception_explorer.presets import get_preset
-    from inception_explorer.shapes import infer_shapes
+    from inception_explorer.spec.presets import get_preset
+    from inception_explorer.spec.shapes import infer_shapes
 
     spec = get_preset("googlenet")
     modules = [b.name for _, _, _, b in spec.iter_blocks() if b.kind == "inception_v1"]
@@ -279,7 +279,7 @@ def test_apply_fig5_to_googlenet_saves_the_hand_counted_macs():
 
 def test_apply_fig6_sets_n_and_bad_requests_are_clear():
     from inception_explorer.editing import EditError, apply_factorization
-    from inception_explorer.presets import get_preset
+    from inception_explorer.spec.presets import get_preset
 
     spec = get_preset("googlenet")
     converted, notes = apply_factorization(spec, ["inception4b"], "inception_fig6", n=5)
@@ -296,7 +296,7 @@ def test_the_lab_page_applies_fig5_to_googlenet_and_saves_it(tmp_path, monkeypat
 
     from streamlit.testing.v1 import AppTest
 
-    from inception_explorer import cached
+    from inception_explorer.ui import cached
     from inception_explorer.store import Store
 
     monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from inception_explorer import cli
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
-from inception_explorer.shapes import check, check_budget
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.spec.budget import check_budget
+from inception_explorer.spec.validation import load_spec
 from inception_explorer.spec import ModelSpec
-from inception_explorer.workbench import read_upload
 
 BASE = get_preset("googlenet").with_input(96).to_dict()
 
@@ -107,7 +107,7 @@ def _located(exc: SpecError) -> bool:
 def test_hostile_specs_end_in_located_errors_through_library_and_app_import(case):
     kind, data = case
     try:
-        spec = check(data)
+        spec = load_spec(data)
     except SpecError as exc:
         assert _located(exc), exc
         OUTCOMES[f"{kind}: SpecError"] += 1
@@ -119,7 +119,7 @@ def test_hostile_specs_end_in_located_errors_through_library_and_app_import(case
     except (ValueError, RecursionError):
         return
     try:
-        read_upload(text.encode(), limit=2_000_000)
+        load_spec(text.encode(), limit=2_000_000)
     except SpecError as exc:
         assert str(exc)
 
@@ -147,9 +147,9 @@ def test_hostile_specs_through_the_cli_exit_2_with_one_line(tmp_path_factory, ca
 def test_deeply_nested_uploads_are_refused_clearly():
     for depth in (1_000, 100_000):
         with pytest.raises(SpecError, match="not JSON|not a spec|invalid"):
-            read_upload(b"[" * depth + b"]" * depth)
+            load_spec(b"[" * depth + b"]" * depth)
         with pytest.raises(SpecError):
-            read_upload(('{"name": ' + "[" * depth + "]" * depth + "}").encode())
+            load_spec(('{"name": ' + "[" * depth + "]" * depth + "}").encode())
 
 
 def _giant_widths(data):
@@ -160,9 +160,9 @@ def _giant_widths(data):
 def test_giant_but_valid_networks_are_refused_by_the_budget(monkeypatch):
     """The budget is worked out from the shapes alone (shapes.py has no torch): nothing is built or allocated."""
     with pytest.raises(SpecError, match="budget.*activations per image"):
-        check(_set(BASE, ("input_size",), [4096, 4096]))
+        load_spec(_set(BASE, ("input_size",), [4096, 4096]))
     with pytest.raises(SpecError, match="parameters, more than"):
-        check(_giant_widths(BASE))
+        load_spec(_giant_widths(BASE))
     monkeypatch.setenv("INCEPTION_EXPLORER_MAX_PARAMS", "1000000")  # a tighter budget, configured
     with pytest.raises(SpecError, match="1,000,000 allowed"):
         check_budget(get_preset("googlenet"))

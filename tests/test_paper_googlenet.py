@@ -15,9 +15,9 @@ import re
 import pytest
 import torch
 
-from inception_explorer.build import build
-from inception_explorer.presets import get_preset
-from inception_explorer.shapes import infer_shapes
+from inception_explorer.nn.build import build
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.spec.shapes import infer_shapes
 from inception_explorer.spec import Conv
 
 INCEPTION_ROWS = ["3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from inception_explorer.cli import main
-from inception_explorer.costs import CostMemo, count
-from inception_explorer.principles import (
+from inception_explorer.analysis.costs import CostMemo, count
+from inception_explorer.analysis.principles import (
     ASYMMETRIC, FINDING_COLUMNS, P1, P2, P3, P4, POOL_ONLY, Finding, Thresholds, check, findings_frame, width_depth,
     worst_severity,
 )

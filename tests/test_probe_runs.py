@@ -9,7 +9,7 @@ import time
 import pytest
 
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.probes import ProbeConfig, RunLog, dispatch, follow, reap, submit
 from inception_explorer.probes.data import DataError
 from inception_explorer.probes.records import FAILED, QUEUED, RUNNING

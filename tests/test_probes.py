@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.probes import DataError, ImageFolderData, ProbeConfig, ProbeFailed, SyntheticShapes, prepare_spec, train_probe
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE, default_recipe
 from inception_explorer.probes.data import resolve_under_root
@@ -160,7 +160,7 @@ def test_aux_heads_add_their_loss_times_their_weight():
 
 def test_a_googlenet_forward_pass_gives_the_weighted_aux_loss():
     """The formula on the real network: total - main = 0.3 x (CE of aux1 + CE of aux2), from InceptionOutputs."""
-    from inception_explorer.build import build
+    from inception_explorer.nn.build import build
 
     spec = prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, recipe={"aux_heads": True}), 4)
     torch.manual_seed(0)
@@ -307,7 +307,7 @@ def test_a_diverging_loss_fails_with_advice():
 
 
 def test_width_multiplier_scales_the_cost():
-    from inception_explorer.costs import count
+    from inception_explorer.analysis.costs import count
 
     full = count(prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=1.0), 10)).totals.params
     half = count(prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=0.5), 10)).totals.params

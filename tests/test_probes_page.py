@@ -17,7 +17,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
     monkeypatch.setenv("INCEPTION_EXPLORER_PROBES_PER_DEVICE", "1")
-    from inception_explorer import cached
+    from inception_explorer.ui import cached
 
     cached.store.clear()
     yield tmp_path

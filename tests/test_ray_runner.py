@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.probes import RunLog, follow, submit
 from inception_explorer.probes.config import RAY_ADDRESS_ENV, RAY_DEVICE, RAY_MAX_RUNNING_ENV
 from inception_explorer.probes.ray_runner import ClusterError, task_options

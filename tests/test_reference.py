@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from inception_explorer.costs import count
-from inception_explorer.presets import get_preset
-from inception_explorer.reference import GOOGLENET_TABLE1, googlenet_table1
+from inception_explorer.analysis.costs import count
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.analysis.reference import GOOGLENET_TABLE1, googlenet_table1
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "reference" / "googlenet_table1.csv"
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from inception_explorer.errors import Problem, SpecError
-from inception_explorer.presets import get_preset, list_presets
-from inception_explorer.shapes import check
+from inception_explorer.spec.presets import get_preset, list_presets
+from inception_explorer.spec.validation import load_spec
 from inception_explorer.spec import (
     Branch, Conv, ConvBlock, CustomBlock, InceptionFig7, InceptionV1, ModelSpec, Pool, PoolBlock, StageSpec,
     block_from_dict,
@@ -93,7 +93,7 @@ def test_custom_block_json_round_trip_uses_the_field_name_branches():
     again = ModelSpec.from_json(spec.to_json())
     assert again == spec
     assert again.stages[1].blocks[0].branches()[2].fork[1].kernel == (3, 1)
-    check(again)  # and it is a working network: 16 + 8 + 8 + 4 + 4 + 4 channels at 16x16
+    load_spec(again)  # and it is a working network: 16 + 8 + 8 + 4 + 4 + 4 channels at 16x16
 
 
 def test_block_from_dict_parses_a_kind():
@@ -112,8 +112,8 @@ def test_fig7_fork_counts_both_halves():
     block = InceptionFig7(name="m", ch1x1=320, ch3x3red=384, ch3x3=384, ch3x3dblred=448, ch3x3dbl=384, pool_proj=192)
     # 320 + 2x384 + 2x384 + 192 = 2048, the released Mixed_7b/7c width
     spec = ModelSpec(name="one", in_channels=64, input_size=8, stages=(StageSpec(name="s", blocks=(block,)),))
-    assert check(spec) == spec
-    from inception_explorer.shapes import infer_shapes
+    assert load_spec(spec) == spec
+    from inception_explorer.spec.shapes import infer_shapes
 
     assert infer_shapes(spec)[0].output.c == 320 + 2 * 384 + 2 * 384 + 192
 
@@ -283,7 +283,7 @@ BAD_SPECS = [
 @pytest.mark.parametrize("data, loc, words", [c[1:] for c in BAD_SPECS], ids=[c[0] for c in BAD_SPECS])
 def test_bad_spec_raises_spec_error_naming_the_place(data, loc, words):
     with pytest.raises(SpecError) as err:
-        check(data)
+        load_spec(data)
     problems = err.value.problems
     assert problems and all(isinstance(p, Problem) for p in problems)
     matching = [p for p in problems if p.loc.startswith(loc) and all(w in p.message for w in words)]
@@ -315,7 +315,7 @@ def test_every_problem_is_reported_not_just_the_first():
     data = _edit(GOOGLENET, lambda d: (_block(d, "inception4b").update(ch5x5=0),
                                        _block(d, "inception5a").update(ch1x1="x")))
     with pytest.raises(SpecError) as err:
-        check(data)
+        load_spec(data)
     locs = [p.loc for p in err.value.problems]
     assert locs == [
         f"{INCEPTION4B} (inception_v1) ch5x5",
@@ -329,7 +329,7 @@ def test_every_shape_problem_is_reported_not_just_the_first():
     data = _edit(GOOGLENET, lambda d: (_block(d, "inception4c").update(name="inception4b"),
                                        d["aux_heads"][1].update(after="nowhere")))
     with pytest.raises(SpecError) as err:
-        check(data)
+        load_spec(data)
     messages = [str(p) for p in err.value.problems]
     assert len(messages) == 2, messages
     assert any("inception4b" in m and "unique" in m for m in messages)
@@ -339,7 +339,7 @@ def test_every_shape_problem_is_reported_not_just_the_first():
 def test_a_collapsing_grid_names_every_branch_that_collapses():
     # inception_v3 at 64x64 reaches Mixed_7a with a 2x2 grid: all three of its stride-2 branches fail there
     with pytest.raises(SpecError) as err:
-        check(_edit(V3, lambda d: d.update(input_size=[64, 64])))
+        load_spec(_edit(V3, lambda d: d.update(input_size=[64, 64])))
     collapsed = [p.loc for p in err.value.problems if "collapses" in p.message]
     prefix = 'stages[3] "Mixed_7" blocks[0] "Mixed_7a" (reduction_d)'
     assert collapsed == [
@@ -352,7 +352,7 @@ def test_a_collapsing_grid_names_every_branch_that_collapses():
 def test_googlenet_at_32_is_rejected_because_its_aux_heads_do_not_fit():
     # At 32x32 inception4a / 4d are 2x2: the 5x5/3 average pool of both aux heads cannot run.
     with pytest.raises(SpecError) as err:
-        check(_edit(GOOGLENET, lambda d: d.update(input_size=[32, 32])))
+        load_spec(_edit(GOOGLENET, lambda d: d.update(input_size=[32, 32])))
     aux = [p for p in err.value.problems if p.loc.startswith("aux_heads[")]
     assert [p.loc for p in aux] == ['aux_heads[0] "aux1"', 'aux_heads[1] "aux2"']
     assert all("2x2" in p.message for p in aux)

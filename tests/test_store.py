@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from inception_explorer.errors import SpecError
-from inception_explorer.presets import get_preset
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store, StoreError
 
 

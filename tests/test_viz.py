@@ -8,10 +8,10 @@ import re
 import plotly.graph_objects as go
 import pytest
 
-from inception_explorer.presets import get_preset
-from inception_explorer.principles import check, findings_frame
-from inception_explorer.shapes import Shape, infer_shapes
-from inception_explorer.viz import (
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.analysis.principles import check, findings_frame
+from inception_explorer.spec.shapes import Shape, infer_shapes
+from inception_explorer.analysis.viz import (
     block_dot, compare_representation_figure, compare_stage_share_figure, parse_shape, representation_figure,
     stage_share_figure,
 )
@@ -165,7 +165,7 @@ def test_dot_without_shapes_and_single_layer():
 
 
 def test_block_cost_figure_has_one_bar_per_block_and_adds_up(preset_report):
-    from inception_explorer.viz import block_cost_figure
+    from inception_explorer.analysis.viz import block_cost_figure
 
     report = preset_report("googlenet")
     fig = block_cost_figure(report.blocks)

@@ -78,7 +78,7 @@ def probe_task(spec_json: str, config_json: str, device: str, channel, known_rat
     ``{"failed": reason}`` for a probe that could not finish (out of memory, divergence, a bad spec or data)."""
     import ray
 
-    from ..devices import resolve_device
+    from ..nn.devices import resolve_device
     from ..errors import SpecError
     from ..spec import ModelSpec
     from .config import ProbeConfig

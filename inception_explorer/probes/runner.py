@@ -206,7 +206,7 @@ def check(spec: ModelSpec, config: ProbeConfig) -> tuple[ModelSpec, str]:
     the probe's size and class count, the device. Returns the spec that will be trained and where: a local
     device, or ``"ray"`` when ``$INCEPTION_EXPLORER_RAY_ADDRESS`` names a cluster (whose devices the Ray runner
     checks as it starts the run). Raises ``SpecError`` or ``DataError`` with the reason."""
-    from ..devices import check_device_name, resolve_device
+    from ..nn.devices import check_device_name, resolve_device
     from .data import make_dataset
     from .train import prepare_spec
 
@@ -222,7 +222,7 @@ def check(spec: ModelSpec, config: ProbeConfig) -> tuple[ModelSpec, str]:
 
 def where_probes_run() -> str:
     """Where a probe submitted now will train, in words (for the app and the CLI)."""
-    from ..devices import device_name, resolve_device
+    from ..nn.devices import device_name, resolve_device
 
     address = ray_address()
     if address:

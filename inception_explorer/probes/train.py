@@ -22,8 +22,8 @@ from typing import Callable
 
 import torch
 
-from ..build import build
-from ..devices import device_name, synchronize
+from ..nn.build import build
+from ..nn.devices import device_name, synchronize
 from ..errors import Problem, SpecError
 from ..spec import ModelSpec
 from .config import ProbeConfig
@@ -170,7 +170,7 @@ def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.dev
     ``on_step`` gets each step's metrics; ``should_stop`` is asked before each step and ends the run early
     (the summary then says ``cancelled`` and has what was measured so far). Raises ``ProbeFailed`` when the
     run runs out of memory or its loss stops being finite."""
-    from ..costs import count
+    from ..analysis.costs import count
 
     recipe, batch = config.recipe, config.batch_size
     name = device_name(device)

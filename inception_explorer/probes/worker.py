@@ -86,7 +86,7 @@ def execute(spec: ModelSpec, config: ProbeConfig, device, on_step, should_stop, 
     here). ``rate_of(device_name, dtype)`` gives the device's dense matmul rate, measuring it if it is not known."""
     import torch
 
-    from ..devices import device_name
+    from ..nn.devices import device_name
     from .data import make_dataset
     from .train import train_probe
 
@@ -101,7 +101,7 @@ def execute(spec: ModelSpec, config: ProbeConfig, device, on_step, should_stop, 
 def measure_rate(device, dtype: str) -> float:
     import torch
 
-    from ..devices import measure_matmul_rate
+    from ..nn.devices import measure_matmul_rate
 
     return measure_matmul_rate(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
 

@@ -34,10 +34,11 @@ from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as _MAC_HANDLES
 from fvcore.nn.jit_analysis import JitModelAnalysis
 from torch import nn
 
-from .blocks import ClassifierHead, Inception, make_block
-from .build import InceptionNet, build_aux_head, materialize, uninitialized
-from .shapes import BlockShape, Shape, infer_shapes
-from .spec import Branch, ModelSpec
+from ..nn.blocks import ClassifierHead, Inception, make_block
+from ..nn.build import InceptionNet, build_aux_head
+from ..nn.meta import materialize, uninitialized
+from ..spec import Branch, ModelSpec
+from ..spec.shapes import BlockShape, Shape, infer_shapes
 
 #: fvcore's operator names (without ``aten::``) whose count ``FlopCounterMode`` also makes.
 CONV_LINEAR_OPS = frozenset({"conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum"})

@@ -29,8 +29,8 @@ from typing import Any, Iterable, Literal
 
 import pandas as pd
 
-from .shapes import BlockShape, Shape, infer_shapes, layer_output
-from .spec import Conv, ModelSpec, Pool
+from ..spec import Conv, ModelSpec, Pool
+from ..spec.shapes import BlockShape, Shape, infer_shapes, layer_output
 
 Severity = Literal["info", "warning", "violation"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "violation")

@@ -7,52 +7,11 @@ its branch (``Mixed_7b.branch3x3.1.0.conv``).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Iterator
-
 import torch
 from torch import nn
 
-from .spec import Branch, Conv, GoogLeNetAux, Pool, RethinkingAux
-
-
-class _Uninitialised:
-    """Mixin for a layer built for counting: its tensors on the meta device, no initialiser run."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, device="meta", **kwargs)
-
-    def reset_parameters(self) -> None:
-        pass
-
-
-# Per tensor-holding layer, its subclass for counting: _UninitialisedConv2d, ...
-_UNINITIALISED = {cls: type(f"_Uninitialised{cls.__name__}", (_Uninitialised, cls), {})
-                  for cls in (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear)}
-# Per thread (each Streamlit session runs its script in a thread of its own), unlike a patched class.
-_building_uninitialised: ContextVar[bool] = ContextVar("building_uninitialised", default=False)
-
-
-@contextmanager
-def uninitialized() -> Iterator[None]:
-    """Build modules without real weights (for counting, where values do not matter).
-
-    Conv2d, BatchNorm and Linear are made on the meta device and their initialisers skipped; call
-    ``build.materialize(module)`` afterwards to give them CPU storage. Initialising Inception-v3's 24M weights costs
-    more than counting its multiply-adds; initialising them on the meta device, or building under
-    ``torch.device("meta")`` (a mode that intercepts every torch call), still costs half the build.
-    """
-    token = _building_uninitialised.set(True)
-    try:
-        yield
-    finally:
-        _building_uninitialised.reset(token)
-
-
-def layer_class(cls: type[nn.Module]) -> type[nn.Module]:
-    """``cls`` itself, or inside ``uninitialized()`` its subclass that skips initialisation."""
-    return _UNINITIALISED[cls] if _building_uninitialised.get() else cls
+from ..spec import Branch, Conv, GoogLeNetAux, Pool, RethinkingAux
+from .meta import layer_class
 
 
 class BasicConv2d(nn.Module):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .store import is_workspace_id, new_workspace_id
+from ..store import is_workspace_id, new_workspace_id
 
 
 def workspace() -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from .costs import CostReport, count
-from .presets import get_preset, list_presets
-from .spec import ModelSpec
+from ..analysis.costs import CostReport, count
+from ..spec.presets import get_preset, list_presets
+from ..spec import ModelSpec
 
 
 @st.cache_data(show_spinner="Counting with fvcore…", max_entries=256)
@@ -40,29 +40,29 @@ def preset_overview() -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Checking the design principles…", max_entries=256)
 def principle_findings(spec_json: str) -> pd.DataFrame:
-    from .principles import check, findings_frame
+    from ..analysis.principles import check, findings_frame
 
     return findings_frame(check(cost_report(spec_json)))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def representation_figure(spec_json: str):
-    from . import viz
+    from ..analysis import viz
 
     return viz.representation_figure(cost_report(spec_json).blocks, principle_findings(spec_json))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def stage_share_figure(spec_json: str):
-    from . import viz
+    from ..analysis import viz
 
     return viz.stage_share_figure(cost_report(spec_json).stages)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def block_diagram(spec_json: str, block_name: str) -> str:
-    from . import viz
-    from .shapes import infer_shapes
+    from ..analysis import viz
+    from ..spec.shapes import infer_shapes
 
     spec = ModelSpec.from_json(spec_json)
     shape = next(s for s in infer_shapes(spec) if s.block == block_name)
@@ -78,28 +78,28 @@ def module_names(spec_json: str) -> list[str]:
 
 @st.cache_data(show_spinner="Counting again with plain fvcore and FlopCounterMode…", max_entries=64)
 def cross_check(spec_json: str):
-    from .costs import cross_check as _cross_check
+    from ..analysis.costs import cross_check as _cross_check
 
     return _cross_check(ModelSpec.from_json(spec_json), cost_report(spec_json))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def block_cost_figure(spec_json: str):
-    from . import viz
+    from ..analysis import viz
 
     return viz.block_cost_figure(cost_report(spec_json).blocks)
 
 
 @st.cache_data(show_spinner=False)
 def googlenet_table1(spec_json: str) -> pd.DataFrame:
-    from .reference import googlenet_table1 as _table
+    from ..analysis.reference import googlenet_table1 as _table
 
     return _table(cost_report(spec_json))
 
 
 @st.cache_data(show_spinner="Building and counting each option with fvcore…", max_entries=256)
 def factorization_table(c_in: int, c_out: int, grid: int, n: int) -> pd.DataFrame:
-    from .factorization import compare
+    from ..analysis.factorization import compare
 
     return compare(c_in, c_out, grid, n)
 
@@ -107,7 +107,7 @@ def factorization_table(c_in: int, c_out: int, grid: int, n: int) -> pd.DataFram
 @st.cache_resource
 def store():
     """The one Store of this server (a path, no open connection: safe to share between sessions)."""
-    from .store import Store
+    from ..store import Store
 
     return Store()
 

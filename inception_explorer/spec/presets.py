@@ -11,10 +11,12 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-from .spec import (
-    ConvBlock, GoogLeNetAux, HeadSpec, InceptionA, InceptionFig5, InceptionFig6, InceptionFig7, InceptionNaive,
-    InceptionV1, ModelSpec, PoolBlock, ReductionB, ReductionD, ReductionFig10, RethinkingAux, StageSpec,
+from .heads import GoogLeNetAux, HeadSpec, RethinkingAux
+from .kinds import (
+    ConvBlock, InceptionA, InceptionFig5, InceptionFig6, InceptionFig7, InceptionNaive, InceptionV1, PoolBlock,
+    ReductionB, ReductionD, ReductionFig10,
 )
+from .model import ModelSpec, StageSpec
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .shapes import Shape, layer_output
-from .spec import Conv
+from ..spec import Conv
+from ..spec.shapes import Shape, layer_output
 
 SEVERITY_STYLE: dict[str, dict[str, Any]] = {
     "info": {"color": "#1f77b4", "symbol": "circle-open", "size": 11},

@@ -35,12 +35,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .devices import device_name, resolve_device, synchronize
-from .blocks import make_branch
+from ..errors import Problem, SpecError
+from ..nn.blocks import make_branch
+from ..nn.devices import device_name, resolve_device, synchronize
+from ..spec import MAX_CHANNELS, MAX_INPUT_SIZE, MAX_KERNEL, Branch, conv
+from ..spec.shapes import Shape
 from .costs import count_module
-from .errors import Problem, SpecError
-from .shapes import Shape
-from .spec import MAX_CHANNELS, MAX_INPUT_SIZE, MAX_KERNEL, Branch, conv
 
 #: Saving the paper quotes for an option, by (option name, n). [R] §3.1: "(9+9)/25 ... relative gain of 28%";
 #: [R] §3.2: 3x1 then 1x3 is "33% cheaper", two 2x2 "only a 11% saving".

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from .errors import Problem, SpecError
+from ..errors import Problem, SpecError
 
 
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..spec import Conv, ModelSpec
 from .costs import CostReport
-from .spec import Conv, ModelSpec
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""Every ``INCEPTION_EXPLORER_*`` environment variable, read in this one place.
+
+``settings()`` reads the environment each time it is called (a few dictionary look-ups), so a test or a worker
+that changes a variable sees the change; every reader in the package goes through it, and nothing else reads
+``os.environ`` for these names. A value that does not parse falls back to the default, as documented per field.
+
+Imports nothing of the package: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "INCEPTION_EXPLORER_"
+
+HOME = PREFIX + "HOME"
+DATA_ROOT = PREFIX + "DATA_ROOT"
+MAX_PARAMS = PREFIX + "MAX_PARAMS"
+MAX_ACTIVATIONS = PREFIX + "MAX_ACTIVATIONS"
+PROBES_PER_DEVICE = PREFIX + "PROBES_PER_DEVICE"
+MAX_WAITING_PER_WORKSPACE = PREFIX + "MAX_WAITING_PER_WORKSPACE"
+RAY_ADDRESS = PREFIX + "RAY_ADDRESS"
+RAY_MAX_RUNNING = PREFIX + "RAY_MAX_RUNNING"
+
+#: Every variable this package reads, with its default as text (the README's table is made from the same facts).
+VARIABLES: dict[str, str] = {
+    HOME: ".inception_explorer",
+    DATA_ROOT: "data",
+    MAX_PARAMS: "1000000000",
+    MAX_ACTIVATIONS: "1000000000",
+    PROBES_PER_DEVICE: "1",
+    MAX_WAITING_PER_WORKSPACE: "10",
+    RAY_ADDRESS: "",
+    RAY_MAX_RUNNING: "4",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: The folder of the store (``store.sqlite``) and the probes' logs.
+    home: Path
+    #: The one folder under which probes may read a user's images.
+    data_root: Path
+    #: A budget that refuses a giant-but-valid network before any tensor is allocated: 1e9 parameters is 4 GB of
+    #: fp32 weights (the papers' largest network has 27 M) ...
+    max_params: int
+    #: ... and 1e9 layer-output elements of one image, summed, is 4 GB (Inception-v3 at 299 has about 33 M).
+    max_activations: int
+    #: Probes that may run at once on one local device (the rest wait in order).
+    probes_per_device: int
+    #: Probes one workspace may have waiting or running at once (a room shares one queue).
+    max_waiting_per_workspace: int
+    #: The Ray cluster probes run on (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``), or None for local processes.
+    ray_address: str | None
+    #: How many probes the Ray cluster trains at once; set it to the cluster's GPUs.
+    ray_max_running: int
+
+
+def _int(name: str, minimum: int = 1) -> int:
+    default = int(VARIABLES[name])
+    try:
+        return max(minimum, int(float(os.environ.get(name, default))))
+    except ValueError:
+        return default
+
+
+def settings() -> Settings:
+    """The settings as the environment gives them now."""
+    env = os.environ
+    return Settings(
+        home=Path(env.get(HOME) or VARIABLES[HOME]),
+        data_root=Path(env.get(DATA_ROOT) or VARIABLES[DATA_ROOT]).resolve(),
+        max_params=_int(MAX_PARAMS),
+        max_activations=_int(MAX_ACTIVATIONS),
+        probes_per_device=_int(PROBES_PER_DEVICE),
+        max_waiting_per_workspace=_int(MAX_WAITING_PER_WORKSPACE),
+        ray_address=env.get(RAY_ADDRESS, "").strip() or None,
+        ray_max_running=_int(RAY_MAX_RUNNING),
+    )
