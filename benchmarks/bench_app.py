@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.py: the tests' way to start the app
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -28,9 +31,9 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 def first_paint() -> None:
     from playwright.sync_api import sync_playwright
 
-    from _server import CHROMIUM_ARGS, streamlit_server
+    from helpers import CHROMIUM_ARGS, streamlit_process
 
-    with streamlit_server() as (url, _), sync_playwright() as p:
+    with streamlit_process() as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for visit in ("first visitor (cold server)", "second visitor"):
             page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -26,11 +26,14 @@ import itertools
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _server import CHROMIUM_ARGS, streamlit_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # helpers.py: the tests' way to start the app
+
+from helpers import CHROMIUM_ARGS, streamlit_process  # noqa: E402
 
 
 def expected_param_delta(width: int) -> str:
@@ -205,7 +208,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a session counts as failed")
     args = parser.parse_args()
     chromium = niced_chromium(args.nice)
-    with streamlit_server() as (url, pid):
+    with streamlit_process() as (url, server):
+        pid = server.pid
         asyncio.run(room(url, 1, 0, 0, int(args.timeout * 1000), pid, chromium))  # the server's imports, first count
         print(f"one server, one Chromium (nice {args.nice}) with N contexts; {os.cpu_count()} CPU cores; "
               f"a student arrives every {args.gap:g} s")

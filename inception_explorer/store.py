@@ -6,7 +6,6 @@ state. The location is ``$INCEPTION_EXPLORER_HOME/store.sqlite``, by default ``.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sqlite3
@@ -16,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from . import settings as _settings
 from .spec import MAX_NAME_LENGTH, ModelSpec
 
-HOME_ENV = "INCEPTION_EXPLORER_HOME"
+HOME_ENV = _settings.HOME
 
 _SCHEMA = """
 -- Named variants, per workspace ('' is the single-user workspace of the CLI and of a server without a room).
@@ -96,7 +96,7 @@ class StoreError(RuntimeError):
 
 
 def default_path() -> Path:
-    return Path(os.environ.get(HOME_ENV, ".inception_explorer")) / "store.sqlite"
+    return _settings.settings().home / "store.sqlite"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Shared fixtures: torch threads, the reference tables of shared/reference/, and one count per preset.
+"""Shared fixtures: torch threads, a store home and a free port, the reference tables of shared/reference/, and one
+count per preset. What the benchmarks share with the tests (starting the app, Chromium's arguments) is in
+``helpers.py``, which these fixtures wrap.
 
 The reference folder lives beside the repository (``../shared/reference``); CI clones the repository with
 ``shared/`` next to it. A missing folder is a test failure with a clear message, never a skip.
@@ -22,6 +24,8 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+import helpers  # noqa: E402
+from inception_explorer import settings  # noqa: E402
 from inception_explorer.analysis.costs import CostMemo, count  # noqa: E402
 from inception_explorer.spec.presets import get_preset  # noqa: E402
 
@@ -32,6 +36,24 @@ PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
 def _torch_threads():
     torch.set_num_threads(2)
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def store_home(tmp_path, monkeypatch):
+    """A fresh ``$INCEPTION_EXPLORER_HOME`` (the store's folder) for one test; the app's cached ``Store`` is cleared
+    before and after, since it would point at the previous test's folder."""
+    monkeypatch.setenv(settings.HOME, str(tmp_path))
+    from inception_explorer.ui import cached
+
+    cached.store.clear()
+    yield tmp_path
+    cached.store.clear()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    return helpers.free_port()
 
 
 def reference_path(name: str) -> Path:

@@ -17,19 +17,10 @@ import pytest
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.probes import RunLog
 from inception_explorer.store import Store
+from helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, ServerDidNotStart, streamlit_process
 from probe_helpers import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -42,32 +33,11 @@ def _streamlit(home: Path, log_path: Path):
 @contextlib.contextmanager
 def _streamlit_process(home: Path, log_path: Path):
     """As ``_streamlit``, yielding (base URL, the server's process) for a test that kills it."""
-    port = _free_port()
-    env = dict(os.environ, INCEPTION_EXPLORER_HOME=str(home))
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                        break
-                except OSError:
-                    if time.time() > deadline:
-                        pytest.fail("streamlit did not start within 60 s:\n" + log_path.read_text())
-                    time.sleep(0.3)
+    try:
+        with streamlit_process(home, log_path) as (url, proc):
             yield url, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    except ServerDidNotStart as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

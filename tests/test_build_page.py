@@ -15,13 +15,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
-    from inception_explorer.ui import cached
-
-    cached.store.clear()  # the cached Store points at the previous test's folder otherwise
-    yield tmp_path
-    cached.store.clear()
+def home(store_home):
+    return store_home
 
 
 def _build_page(query: dict | None = None) -> AppTest:

@@ -25,7 +25,7 @@ from .layers import Branch, Conv, Layer, Pool, avg_pool, conv, max_pool
 from .model import ModelSpec, StageSpec, block_from_dict
 from .problems import format_loc, locate
 from .shapes import BlockShape, Shape, StageInfo, infer_shapes, layer_output, stage_info
-from .validation import MAX_SPEC_BYTES, load_spec
+from .validation import MAX_SPEC_BYTES, load_spec, spec_text
 
 __all__ = [
     "BLOCK_KINDS", "MAX_BLOCKS_PER_STAGE", "MAX_BRANCHES", "MAX_CHANNELS", "MAX_CLASSES", "MAX_INPUT_SIZE",
@@ -35,5 +35,5 @@ __all__ = [
     "InceptionFig7", "InceptionNaive", "InceptionV1", "Layer", "ModelSpec", "Pair", "Pool", "PoolBlock",
     "ReductionB", "ReductionD", "ReductionFig10", "RethinkingAux", "Shape", "StageInfo", "StageSpec", "avg_pool",
     "block_from_dict", "check_budget", "check_name", "conv", "estimate", "format_loc", "infer_shapes",
-    "layer_output", "load_spec", "locate", "max_pool", "stage_info", "validate",
+    "layer_output", "load_spec", "locate", "max_pool", "spec_text", "stage_info", "validate",
 ]

@@ -18,6 +18,16 @@ from .model import ModelSpec
 MAX_SPEC_BYTES = 1_000_000
 
 
+def spec_text(source: str | bytes | IO[bytes] | IO[str], limit: int = MAX_SPEC_BYTES) -> str:
+    """The text of a spec from text, bytes or an open file, refused (``SpecError``) past ``limit`` bytes or when it
+    is not UTF-8. Parsing is the caller's (``load_spec``, or ``ModelSpec.from_json`` to edit before checking)."""
+    if hasattr(source, "read"):
+        source = source.read(limit + 1)
+    if not isinstance(source, (str, bytes)):
+        raise SpecError(f"a spec is a JSON object, text or a file, got {type(source).__name__}")
+    return _text(source, limit)
+
+
 def _text(data: bytes | str, limit: int) -> str:
     size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
     if size > limit:
@@ -37,11 +47,7 @@ def load_spec(source: ModelSpec | dict[str, Any] | str | bytes | IO[bytes] | IO[
         return validate(source)
     if isinstance(source, dict):
         return validate(ModelSpec.from_dict(source))
-    if hasattr(source, "read"):
-        source = source.read(limit + 1)
-    if not isinstance(source, (str, bytes)):
-        raise SpecError(f"a spec is a JSON object, text or a file, got {type(source).__name__}")
-    text = _text(source, limit)
+    text = spec_text(source, limit)
     try:
         json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
