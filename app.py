@@ -19,7 +19,8 @@ page = st.navigation([
     st.Page("pages/costs_page.py", title="Costs", icon=":material/calculate:", url_path="costs"),
     st.Page("pages/principles_page.py", title="Principles", icon=":material/architecture:", url_path="principles"),
     st.Page("pages/compare_page.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/factorization_page.py", title="Factorization lab", icon=":material/science:", url_path="factorization"),
+    st.Page("pages/factorization_page.py", title="Factorization lab", icon=":material/science:",
+            url_path="factorization"),
     st.Page("pages/probes_page.py", title="Training probes", icon=":material/monitoring:", url_path="probes"),
 ])
 page.run()

@@ -60,7 +60,8 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     warnings.simplefilter("ignore")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs\n")
-    print(f"{'preset':<16} {'cold count':>11} {'plain fvcore':>13} {'ratio':>6} {'1-block recount':>16} {'ratio':>6} {'traced':>7}")
+    print(f"{'preset':<16} {'cold count':>11} {'plain fvcore':>13} {'ratio':>6} {'1-block recount':>16} "
+          f"{'ratio':>6} {'traced':>7}")
     count(get_preset("googlenet"), CostMemo())  # warm up torch and the tracer once
     for preset in list_presets():
         spec = get_preset(preset.name)

@@ -9,19 +9,30 @@ import json
 import streamlit as st
 
 from inception_explorer import editing
-from inception_explorer.ui.cached import block_diagram, cost_report, module_names, preset_json, store
-from inception_explorer.errors import SpecError
-from inception_explorer.spec.presets import list_presets
-from inception_explorer.spec import BLOCK_KINDS, ModelSpec
-from inception_explorer.store import StoreError
 from inception_explorer.editing.fields import editable_fields, format_pair, parse_pair
+from inception_explorer.errors import SpecError
+from inception_explorer.spec import BLOCK_KINDS, ModelSpec
 from inception_explorer.spec.validation import load_spec
+from inception_explorer.store import StoreError
+from inception_explorer.ui.cached import (
+    BUILD_VALID,
+    block_diagram,
+    cost_report,
+    module_names,
+    network_json,
+    network_options,
+    preset_json,
+    store,
+)
+from inception_explorer.ui.choices import NetworkChoice, preset, variant
+from inception_explorer.ui.views import edit_metrics
+from inception_explorer.ui.widgets import metric_row, pick_network
 
-DRAFT, VALID, HISTORY, SOURCE = "build.draft", "build.valid", "build.history", "build.source"
-presets = {p.name: p for p in list_presets()}
+# session state: the draft (JSON), the last valid network (JSON), undo history, and where the draft came from
+DRAFT, VALID, HISTORY, SOURCE = "build.draft", BUILD_VALID, "build.history", "build.source"
 
 
-def load(spec_json: str, source: str) -> None:
+def load(spec_json: str, source: NetworkChoice) -> None:
     st.session_state[DRAFT] = spec_json
     st.session_state[VALID] = spec_json
     st.session_state[SOURCE] = source
@@ -78,7 +89,7 @@ if published and st.session_state.get("build.published") != published:
     except (KeyError, SpecError, StoreError) as exc:
         st.warning(f"Could not open the published variant in the link: {exc}")
     else:
-        load(record.spec.canonical_json(), f"published {record.name}")
+        load(record.spec.canonical_json(), NetworkChoice("published", record.name))
 if DRAFT not in st.session_state:
     wanted = st.query_params.get("variant")
     try:
@@ -87,20 +98,17 @@ if DRAFT not in st.session_state:
         st.warning(f"Could not open the variant in the link: {exc}")
         record = None
     if record is not None:
-        load(record.spec.canonical_json(), f"variant {record.name}")
+        load(record.spec.canonical_json(), variant(record.name))
     else:
-        load(preset_json("googlenet"), "preset googlenet")
+        load(preset_json("googlenet"), preset("googlenet"))
 
 st.title("Build")
-saved = store().variant_names(WS)
 with st.container(border=True):
     cols = st.columns([3, 1])
-    choice = cols[0].selectbox(
-        "Start from", [f"preset {n}" for n in presets] + [f"variant {n}" for n in saved], key="build.start",
-        help="Presets are the papers' networks; variants are what you (or your instructor) saved.")
+    choice = pick_network("Start from", network_options(), key="build.start", container=cols[0],
+                          help="Presets are the papers' networks; variants are what you (or your instructor) saved.")
     if cols[1].button("Load", key="build.load", width="stretch"):
-        kind, name = choice.split(" ", 1)
-        load(preset_json(name) if kind == "preset" else store().load_variant(name, WS).spec.canonical_json(), choice)
+        load(network_json(choice), choice)
         for key in ("variant", "published"):
             st.query_params.pop(key, None)
         st.rerun()
@@ -111,17 +119,11 @@ if spec is not None:
     st.session_state[VALID] = spec.canonical_json()
 valid_json = st.session_state[VALID]
 report = cost_report(valid_json)
-base = cost_report(preset_json(st.session_state[SOURCE].split(" ", 1)[1])) if st.session_state[SOURCE].startswith("preset") else None
+source = st.session_state[SOURCE]
+base = cost_report(preset_json(source.name)).totals if source.kind == "preset" else None  # the deltas' reference
 
-st.caption(f"Editing **{draft.get('name', '?')}**, loaded from {st.session_state[SOURCE]}.")
-t = report.totals
-cols = st.columns(4)
-cols[0].metric("Parameters", f"{t.params:,}", delta=f"{t.params - base.totals.params:+,}" if base else None,
-               delta_color="inverse")
-cols[1].metric("MACs", f"{t.macs / 1e9:.3f} G", delta=f"{(t.macs - base.totals.macs) / 1e6:+,.1f} M" if base else None,
-               delta_color="inverse", help=f"{t.macs:,} multiply-adds per image (eval)")
-cols[2].metric("Aux heads' parameters", f"{t.aux_params:,}")
-cols[3].metric("Output", report.blocks.iloc[-2]["output"])
+st.caption(f"Editing **{draft.get('name', '?')}**, loaded from {source.label}.")
+metric_row(edit_metrics(report, base))
 
 message = st.session_state.pop("build.message", None)
 if message:
@@ -175,7 +177,8 @@ with st.form(f"build.fields.{si}.{bi}.{version}"):
 ops = st.columns(5)
 ops[0].button("Duplicate", key="build.dup", on_click=apply, args=(editing.duplicate_block, si, bi))
 ops[1].button("Remove", key="build.remove", on_click=apply, args=(editing.remove_block, si, bi))
-ops[2].button("Move up", key="build.up", disabled=bi == 0, on_click=apply, args=(editing.move_block, si, bi, si, bi - 1))
+ops[2].button("Move up", key="build.up", disabled=bi == 0, on_click=apply,
+              args=(editing.move_block, si, bi, si, bi - 1))
 ops[3].button("Move down", key="build.down", disabled=bi == len(blocks) - 1, on_click=apply,
               args=(editing.move_block, si, bi, si, bi + 1))
 targets = editing.convertible_kinds(block.get("kind"))
@@ -215,7 +218,7 @@ with keep[0]:
         except (ValueError, StoreError) as exc:
             st.error(str(exc))
         else:
-            st.session_state[SOURCE] = f"variant {name.strip()}"
+            st.session_state[SOURCE] = variant(name.strip())
             st.query_params.pop("published", None)
             st.query_params["variant"] = name.strip()
             st.success(f"Saved **{name.strip()}** in your workspace. This page's address reopens it; whoever you "
@@ -242,7 +245,7 @@ with keep[1]:
             st.session_state["build.message"] = ("error", f"Not imported ({upload.name}): {exc}. Nothing was changed.")
         else:
             apply(lambda d: imported.to_dict())
-            st.session_state[SOURCE] = f"file {upload.name}"
+            st.session_state[SOURCE] = NetworkChoice("file", upload.name)
         st.rerun()
 
 st.subheader("Blocks of the last valid network")

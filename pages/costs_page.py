@@ -3,28 +3,30 @@
 import streamlit as st
 
 from inception_explorer.ui.cached import (
-    block_cost_figure, cost_report, cross_check, googlenet_table1, preset_json, stage_share_figure,
+    block_cost_figure,
+    cost_report,
+    cross_check,
+    googlenet_table1,
+    preset_json,
+    stage_share_figure,
 )
-from inception_explorer.spec.presets import list_presets
+from inception_explorer.ui.views import cost_metrics, cross_check_rows
+from inception_explorer.ui.widgets import metric_row, pick_preset
 
 st.title("Costs")
 st.caption("Counted by fvcore on the real modules, one image, eval mode. **MACs are multiply-adds**: fvcore "
-           "counts one fused multiply-add as one 'flop'. Auxiliary heads run only in training and are counted apart.")
+           "counts one fused multiply-add as one 'flop'. Auxiliary heads run only in training and are counted "
+           "apart.")
 
-presets = {p.name: p for p in list_presets()}
-name = st.selectbox("Preset", list(presets), key="costs.preset", format_func=lambda n: presets[n].title)
+name = pick_preset("costs.preset").name
 spec_json = preset_json(name)
 report = cost_report(spec_json)
 t = report.totals
 
-cols = st.columns(4)
-cols[0].metric("Parameters (inference)", f"{t.params:,}")
-cols[1].metric("MACs", f"{t.macs / 1e9:.3f} G", help=f"{t.macs:,} multiply-adds")
-cols[2].metric("Aux heads: parameters", f"{t.aux_params:,}")
-cols[3].metric("Aux heads: MACs (training)", f"{t.aux_macs / 1e6:.2f} M", help=f"{t.aux_macs:,} multiply-adds")
-st.caption(f"Exactly {t.macs:,} MACs. Of them, {t.macs_conv_linear:,} are convolutions and linear layers and {t.macs_other:,} are what "
-           f"fvcore adds for batch norm and adaptive average pooling. With the aux heads: {t.params_with_aux:,} "
-           f"parameters, {t.macs_with_aux:,} MACs per training image.")
+metric_row(cost_metrics(t))
+st.caption(f"Exactly {t.macs:,} MACs. Of them, {t.macs_conv_linear:,} are convolutions and linear layers and "
+           f"{t.macs_other:,} are what fvcore adds for batch norm and adaptive average pooling. With the aux heads: "
+           f"{t.params_with_aux:,} parameters, {t.macs_with_aux:,} MACs per training image.")
 
 st.plotly_chart(block_cost_figure(spec_json), width="stretch")
 
@@ -46,17 +48,13 @@ with tab_uncounted:
     st.dataframe(report.uncounted, hide_index=True, width="stretch")
 with tab_check:
     check = cross_check(spec_json)
-    st.dataframe(
-        [{"counter": "this report (fvcore, per block)", "MACs": check.report_macs, "conv + linear": check.report_macs_conv_linear},
-         {"counter": "plain fvcore FlopCountAnalysis(model, x).total()", "MACs": check.fvcore_total,
-          "conv + linear": check.fvcore_conv_linear},
-         {"counter": "torch FlopCounterMode, FLOPs / 2", "MACs": None, "conv + linear": check.flop_counter_macs}],
-        hide_index=True, width="stretch")
+    st.dataframe(cross_check_rows(check), hide_index=True, width="stretch")
     (st.success if check.agrees else st.error)(
         "All three agree." if check.agrees else "The counters disagree: see the rows above.")
 
 if name == "googlenet":
     st.subheader("Beside [G] Table 1")
-    st.markdown("Table 1 prints **params** as weights without biases in units of 1024 and **ops** as multiply-adds "
-                "in millions. Rows that match within one printed unit say so; conv1 and inception (5a) are misprinted.")
+    st.markdown("Table 1 prints **params** as weights without biases in units of 1024 and **ops** as "
+                "multiply-adds in millions. Rows that match within one printed unit say so; conv1 and inception (5a) "
+                "are misprinted.")
     st.dataframe(googlenet_table1(spec_json), hide_index=True, width="stretch")

@@ -3,13 +3,14 @@
 import streamlit as st
 
 from inception_explorer import editing
-from inception_explorer.ui.cached import cost_report, factorization_table, network_choices, principle_findings, store
+from inception_explorer.analysis.factorization import time_options
 from inception_explorer.errors import SpecError
 from inception_explorer.nn.devices import device_name, resolve_device
-from inception_explorer.analysis.factorization import time_options
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
-from inception_explorer.analysis.compare import totals_table
+from inception_explorer.ui.cached import cost_report, factorization_table, network_choices, store
+from inception_explorer.ui.views import conversion_summary, factorization_candidates, mac_change
+from inception_explorer.ui.widgets import pick_network, totals_table
 
 st.title("Factorization lab")
 st.caption("[R] §3.1: a 5x5 becomes two 3x3 ((9+9)/25: 28% cheaper); §3.2: a 3x3 becomes 3x1 + 1x3 (33% cheaper; "
@@ -43,7 +44,8 @@ st.dataframe(
 )
 
 st.subheader("What the saving buys on this device")
-st.caption(f"Median of repeated runs on {device_name(resolve_device('auto'))}, a batch of 8: forward, and forward + backward.")
+st.caption(f"Median of repeated runs on {device_name(resolve_device('auto'))}, a batch of 8: forward, and "
+           "forward + backward.")
 sizes = (int(c_in), int(c_out), int(grid), int(n))
 if st.button("Time the options", key="fact.time"):
     with st.spinner("Timing…"):
@@ -53,40 +55,31 @@ if timed is not None and timed[0] == sizes:  # never show timings of other sizes
     st.dataframe(timed[1], hide_index=True, width="stretch")
 
 st.subheader("Apply to a network")
-st.caption("Convert chosen blocks of a preset or saved variant, keeping their widths: GoogLeNet's modules to [R] Fig. 5 "
-           "(the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The counts "
-           "before and after come from fvcore; save the result to open it on the Build page or probe it.")
+st.caption("Convert chosen blocks of a preset or saved variant, keeping their widths: GoogLeNet's modules to "
+           "[R] Fig. 5 (the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The "
+           "counts before and after come from fvcore; save the result to open it on the Build page or probe it.")
 choices = network_choices(include_build=True)
 TARGETS = {"5x5 → two 3x3 ([R] Fig. 5)": "inception_fig5", "n x n → 1 x n + n x 1 ([R] Fig. 6)": "inception_fig6"}
 a1, a2, a3 = st.columns([2, 2, 1])
-label = a1.selectbox("Network", list(choices), key="fact.apply.network")
+choice = pick_network("Network", choices, key="fact.apply.network", container=a1)
 target = TARGETS[a2.radio("Factorize", list(TARGETS), key="fact.apply.target")]
-fig6_n = a3.number_input("n", 2, 15, 7 if int(n) < 2 else int(n), key="fact.apply.n") if target == "inception_fig6" else None
-spec = ModelSpec.from_json(choices[label])
-candidates = [b.name for _, _, _, b in spec.iter_blocks()
-              if b.is_module and b.kind != target and target in editing.convertible_kinds(b.kind)]
-defaults = [b.name for _, _, _, b in spec.iter_blocks() if b.kind in ("inception_v1", "inception_naive") and b.name in candidates]
-picked = st.multiselect("Blocks to convert", candidates, default=defaults if target == "inception_fig5" else [],
-                        key=f"fact.apply.blocks.{label}.{target}")
+fig6_n = (a3.number_input("n", 2, 15, 7 if int(n) < 2 else int(n), key="fact.apply.n")
+          if target == "inception_fig6" else None)
+spec = ModelSpec.from_json(choices[choice])
+candidates, defaults = factorization_candidates(spec, target)
+picked = st.multiselect("Blocks to convert", candidates, default=defaults,
+                        key=f"fact.apply.blocks.{choice.label}.{target}")
 if picked:
     try:
         converted, notes = editing.apply_factorization(spec, picked, target, fig6_n)
     except (editing.EditError, SpecError) as exc:
         st.error(f"Cannot convert these blocks: {exc}")
     else:
-        before, after = cost_report(spec.canonical_json()), cost_report(converted.canonical_json())
-        st.dataframe(
-            totals_table({f"{spec.name} (before)": before, f"{spec.name}, {len(picked)} blocks converted": after},
-                         {f"{spec.name} (before)": principle_findings(spec.canonical_json()),
-                          f"{spec.name}, {len(picked)} blocks converted": principle_findings(converted.canonical_json())}),
-            hide_index=True, width="stretch",
-            column_config={"params": st.column_config.NumberColumn(format="localized"),
-                           "MACs": st.column_config.NumberColumn(format="localized")})
-        change = after.totals.macs / before.totals.macs - 1
-        st.markdown(f"MACs **{before.totals.macs / 1e9:.3f} G → {after.totals.macs / 1e9:.3f} G** "
-                    f"({abs(change):.1%} {'fewer' if change <= 0 else 'more'}), parameters {before.totals.params:,} → "
-                    f"{after.totals.params:,}.")
-        if change > 0:
+        before, after = cost_report(spec.canonical_json()).totals, cost_report(converted.canonical_json()).totals
+        totals_table({f"{spec.name} (before)": spec.canonical_json(),
+                      f"{spec.name}, {len(picked)} blocks converted": converted.canonical_json()})
+        st.markdown(conversion_summary(before, after))
+        if mac_change(before, after) > 0:
             st.info("More, not fewer: [R]'s 28% assumes the 5x5 is as wide in as out (the lab's C_in = C_out). "
                     "GoogLeNet's 5x5 branches widen a narrow reduction 2-4x (16 → 32 in inception3a), and the "
                     "second 3x3 then works at the full output width. Widen the reductions (ch5x5red) first, as "
@@ -103,5 +96,6 @@ if picked:
                 st.error(str(exc))
             else:
                 st.success(f"Saved **{name.strip()}**.")
-                st.page_link("pages/build_page.py", label="Open it on the Build page", icon=":material/construction:",
+                st.page_link("pages/build_page.py", label="Open it on the Build page",
+                             icon=":material/construction:",
                              query_params={"variant": name.strip(), "ws": st.session_state["workspace"]})

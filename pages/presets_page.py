@@ -11,7 +11,8 @@ st.caption(
 # Imported after the title on purpose: they import torch (seconds on a cold server), and Streamlit sends what is
 # already drawn, so the first visitor sees the page at once and the counts as soon as they are ready.
 from inception_explorer.ui.cached import cost_report, preset_json, preset_overview  # noqa: E402
-from inception_explorer.spec.presets import list_presets  # noqa: E402
+from inception_explorer.ui.views import overview_metrics  # noqa: E402
+from inception_explorer.ui.widgets import metric_row, pick_preset  # noqa: E402
 
 st.subheader("Presets")
 st.dataframe(
@@ -20,24 +21,18 @@ st.dataframe(
     column_config={
         "params": st.column_config.NumberColumn(format="localized"),
         "params with aux": st.column_config.NumberColumn(format="localized"),
-        "MACs (G)": st.column_config.NumberColumn(format="%.3f", help="multiply-adds per image, eval mode, counted by fvcore"),
+        "MACs (G)": st.column_config.NumberColumn(format="%.3f",
+                                                  help="multiply-adds per image, eval mode, counted by fvcore"),
         "aux MACs (M, training)": st.column_config.NumberColumn(format="%.2f"),
     },
 )
 st.caption("MACs are multiply-adds (fvcore counts one fused multiply-add as one 'flop'). "
            "Totals are for one image in eval mode; auxiliary heads run only in training and are counted apart.")
 
-presets = {p.name: p for p in list_presets()}
-name = st.selectbox("Preset", list(presets), key="presets.selected", format_func=lambda n: presets[n].title)
-preset = presets[name]
+preset = pick_preset("presets.selected")
 st.markdown(preset.doc)
-report = cost_report(preset_json(name))
-totals = report.totals
-cols = st.columns(4)
-cols[0].metric("Parameters (inference)", f"{totals.params:,}")
-cols[1].metric("MACs per image", f"{totals.macs / 1e9:.3f} G")
-cols[2].metric("Aux heads' parameters", f"{totals.aux_params:,}")
-cols[3].metric("Aux heads' MACs (training)", f"{totals.aux_macs / 1e6:.2f} M")
+report = cost_report(preset_json(preset.name))
+metric_row(overview_metrics(report.totals))
 st.subheader("Stages")
 st.dataframe(report.stages, hide_index=True)
 st.subheader("Blocks")

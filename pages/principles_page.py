@@ -2,32 +2,31 @@
 
 import streamlit as st
 
-from inception_explorer.ui.cached import (
-    block_diagram, module_names, principle_findings, preset_json, representation_figure, stage_share_figure,
-)
-from inception_explorer.spec.presets import list_presets
 from inception_explorer.analysis.principles import PRINCIPLE_TITLES
+from inception_explorer.ui.cached import (
+    block_diagram,
+    module_names,
+    preset_json,
+    principle_findings,
+    representation_figure,
+    stage_share_figure,
+)
+from inception_explorer.ui.views import FINDING_TABLE_COLUMNS, finding_metrics
+from inception_explorer.ui.widgets import metric_row, pick_preset
 
 st.title("Design principles")
 st.caption("[R] §2: (1) avoid representational bottlenecks, especially early; (2) higher-dimensional "
            "representations are easier to process locally; (3) spatial aggregation can be done over "
            "lower-dimensional embeddings; (4) balance the width and depth of the network.")
 
-presets = {p.name: p for p in list_presets()}
-name = st.selectbox("Preset", list(presets), key="principles.preset", format_func=lambda n: presets[n].title)
-spec_json = preset_json(name)
+spec_json = preset_json(pick_preset("principles.preset").name)
 findings = principle_findings(spec_json)
-
-counts = findings["severity"].value_counts() if len(findings) else {}
-cols = st.columns(3)
-for col, severity in zip(cols, ("violation", "warning", "info")):
-    col.metric(f"{severity.capitalize()}s", int(counts.get(severity, 0)))
+metric_row(finding_metrics(findings))
 
 st.plotly_chart(representation_figure(spec_json), width="stretch")
 st.subheader("Findings")
 if len(findings):
-    st.dataframe(findings[["severity", "principle", "stage", "block", "rule", "value", "threshold", "message"]],
-                 hide_index=True, width="stretch")
+    st.dataframe(findings[FINDING_TABLE_COLUMNS], hide_index=True, width="stretch")
 else:
     st.success("No finding: every block keeps to the four principles.")
 with st.expander("What the principles say"):

@@ -1,5 +1,5 @@
-"""The factorization lab (``inception_explorer.analysis.factorization``): [R] §3's options built as real modules, counted
-by fvcore, cross-checked with torch's own FLOP counter, and timed.
+"""The factorization lab (``inception_explorer.analysis.factorization``): [R] §3's options built as real modules,
+counted by fvcore, cross-checked with torch's own FLOP counter, and timed.
 
 The exact ratios below are what [R] §3 writes with equal input and output widths (alpha = 1): (9+9)/25 for two
 3x3 against a 5x5 (28%), 6/9 for 1x3 + 3x1 against a 3x3 (33%), 8/9 for two 2x2 (11%), and 14/49 for Fig. 6's

@@ -50,7 +50,8 @@ def _inception_rows(table) -> dict[str, tuple[dict, int]]:
 
 def _hand_weights(row, c_in: int) -> tuple[int, int, int]:
     """Weights, biases and MACs per output pixel of a [G] Fig. 2b module from the table's widths."""
-    c1, c3r, c3, c5r, c5, pp = (int(row[k]) for k in ("n1x1", "n3x3_reduce", "n3x3", "n5x5_reduce", "n5x5", "pool_proj"))
+    columns = ("n1x1", "n3x3_reduce", "n3x3", "n5x5_reduce", "n5x5", "pool_proj")
+    c1, c3r, c3, c5r, c5, pp = (int(row[k]) for k in columns)
     weights = c_in * c1 + c_in * c3r + c3r * c3 * 9 + c_in * c5r + c5r * c5 * 25 + c_in * pp
     biases = c1 + c3r + c3 + c5r + c5 + pp
     return weights, biases, weights  # a conv does one multiply-add per weight per output pixel

@@ -131,9 +131,9 @@ def test_an_early_drop_is_worse_than_a_late_one():
     late = _net("late", ("a", (*down, *(ConvBlock(name=f"x{i}", out_channels=256, kernel=3) for i in range(3)))),
                 ("b", (squeeze,)), size=32)  # the squeeze at 4x4 = 1/8 of the input grid, last block: late
     (e,) = _at(check(_count(early)), "squeeze", P1, "representation drop")
-    (l,) = _at(check(_count(late)), "squeeze", P1, "representation drop")
-    assert e.value == l.value == 16.0
-    assert (e.severity, l.severity) == ("violation", "warning")
+    (lt,) = _at(check(_count(late)), "squeeze", P1, "representation drop")
+    assert e.value == lt.value == 16.0
+    assert (e.severity, lt.severity) == ("violation", "warning")
 
 
 def test_internal_squeeze_by_thin_1x1_reductions():

@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 
 import plotly.graph_objects as go
-import pytest
 
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.analysis.principles import check, findings_frame
-from inception_explorer.spec.shapes import Shape, infer_shapes
+from inception_explorer.spec.shapes import infer_shapes
 from inception_explorer.analysis.viz import (
-    block_dot, compare_representation_figure, compare_stage_share_figure, parse_shape, representation_figure,
+    block_dot, compare_representation_figure, compare_stage_share_figure, representation_figure,
     stage_share_figure,
 )
 
@@ -36,10 +35,35 @@ def _edges_into(dot: str, node: str) -> int:
     return len(re.findall(rf"-> {node};", dot))
 
 
-def test_parse_shape():
-    assert parse_shape("224x224x3") == Shape(3, 224, 224)
-    with pytest.raises(ValueError):
-        parse_shape("224x224")
+def test_input_point_reads_the_numeric_shape_columns(preset_report):
+    """The figure's input point comes from ``in_channels`` / ``in_height`` / ``in_width``, never from parsing the
+    "HxWxC" display text back."""
+    blocks = preset_report("googlenet").blocks.copy()
+    assert list(_trace(representation_figure(blocks), "input").y) == [224 * 224 * 3]
+    blocks["input"] = "shown as text only"
+    blocks.loc[0, ["in_channels", "in_height", "in_width"]] = [1, 32, 48]
+    fig = representation_figure(blocks)
+    assert list(_trace(fig, "input").y) == [32 * 48 * 1]
+    assert "input 32x48x1" in _trace(fig, "input").hovertext[0]
+
+
+def test_block_rows_carry_input_and_output_shapes_as_numbers(preset_report):
+    for name in ("googlenet", "inception_v3"):
+        report = preset_report(name)
+        shapes = infer_shapes(report.spec)
+        rows = report.blocks.iloc[:-1]
+        assert list(zip(rows["in_channels"], rows["in_height"], rows["in_width"])) == [
+            (s.input.c, s.input.h, s.input.w) for s in shapes]
+        assert list(zip(rows["out_channels"], rows["out_height"], rows["out_width"])) == [
+            (s.output.c, s.output.h, s.output.w) for s in shapes]
+        # the text columns say the same as the numbers
+        for row in report.blocks.itertuples():
+            assert row.input == f"{row.in_height}x{row.in_width}x{row.in_channels}"
+            assert row.output == f"{row.out_height}x{row.out_width}x{row.out_channels}"
+        head = report.blocks.iloc[-1]
+        last = shapes[-1].output
+        assert (head["in_channels"], head["in_height"], head["in_width"]) == (last.c, last.h, last.w)
+        assert (head["out_channels"], head["out_height"], head["out_width"]) == (report.spec.num_classes, 1, 1)
 
 
 def test_representation_figure_plots_the_report(preset_report):

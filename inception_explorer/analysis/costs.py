@@ -11,132 +11,38 @@
 - **Inference vs training.** Counting runs in ``eval()``, where auxiliary heads do not run; their cost is
   reported apart (``CostReport.aux``), and ``Totals`` says what it includes.
 - **No arithmetic.** The trace runs a batch of no images: every operator still runs and records its shapes, from
-  which fvcore's handles count, read for one image (``_OneImage``). A cold count costs less than plain fvcore's
-  ``FlopCountAnalysis(model, x).total()``, which computes every convolution on a real image.
+  which fvcore's handles count, read for one image (``fvcore_adapter._OneImage``). A cold count costs less than
+  plain fvcore's ``FlopCountAnalysis(model, x).total()``, which computes every convolution on a real image.
 - **Block memo.** A block's counts depend only on its spec and input shape, so after editing one block only that
   block (and any whose input shape changed) is traced again. An Inception module's branches are memoized the
   same way, so editing one width traces only the branch it belongs to (with the module's concatenation).
+
+fvcore itself is reached only through ``fvcore_adapter`` (the one module that touches its private tables); the
+memo is ``memo.CostMemo``. Both are re-exported here.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Hashable, Iterable
 
 import pandas as pd
 import torch
-from fvcore.nn import FlopCountAnalysis, parameter_count
-from fvcore.nn.activation_count import _DEFAULT_SUPPORTED_OPS as _ACTIVATION_HANDLES
-from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as _MAC_HANDLES
-from fvcore.nn.jit_analysis import JitModelAnalysis
-from torch import nn
 
 from ..nn.blocks import ClassifierHead, Inception, make_block
 from ..nn.build import InceptionNet, build_aux_head
 from ..nn.meta import materialize, uninitialized
 from ..spec import Branch, ModelSpec
 from ..spec.shapes import BlockShape, Shape, infer_shapes
+from .fvcore_adapter import CONV_LINEAR_OPS, ModuleCost, count_module, plain_fvcore_macs, trace_costs
+from .memo import DEFAULT_MEMO, CostMemo
 
-#: fvcore's operator names (without ``aten::``) whose count ``FlopCounterMode`` also makes.
-CONV_LINEAR_OPS = frozenset({"conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum"})
-
-
-def _simplify(op: str) -> str:
-    return op.split("::", 1)[-1]
-
-
-class _OneImage:
-    """A value of the traced graph as fvcore's handles should see it: with a batch of one image.
-
-    Counting traces a batch of *no* images. Every operator still runs and the tracer records each one's input and
-    output shapes, which are all that fvcore's handles read; but no convolution computes anything, and the
-    arithmetic is about a third of a trace's time (Inception-v3) to nine tenths (the naive GoogLeNet). The handles
-    are then shown each shape with its batch dimension (the first, 0 in this trace and in no other tensor of a valid
-    spec) read as 1. ``cross_check`` traces a real batch of one with plain fvcore, and the tests hold the two equal.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: Any):
-        self._value = value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._value, name)
-
-    def type(self) -> Any:
-        return _OneImageType(self._value.type())
-
-
-class _OneImageType:
-    __slots__ = ("_type",)
-
-    def __init__(self, type_: Any):
-        self._type = type_
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._type, name)
-
-    def sizes(self) -> list[int]:
-        sizes = self._type.sizes()
-        return [1, *sizes[1:]] if sizes and sizes[0] == 0 else sizes
-
-
-def _combined_handle(op: str):
-    """One fvcore handle that returns both statistics, so one trace gives MACs and activations."""
-    mac_handle = _MAC_HANDLES.get(op)
-    act_handle = _ACTIVATION_HANDLES.get(op)
-    name = _simplify(op)
-
-    def handle(inputs: list[Any], outputs: list[Any]) -> Counter:
-        inputs, outputs = [_OneImage(v) for v in inputs], [_OneImage(v) for v in outputs]
-        counts: Counter = Counter()
-        for prefix, fn in (("macs", mac_handle), ("acts", act_handle)):
-            if fn is None:
-                continue
-            result = fn(inputs, outputs)  # a number, or a Counter keyed by fvcore's op name
-            items = result.items() if isinstance(result, Counter) else [(name, result)]
-            for key, value in items:
-                counts[f"{prefix}/{key}"] += int(value)
-        return counts
-
-    return handle
-
-
-class _CostAnalysis(JitModelAnalysis):
-    """fvcore's own MAC and activation handles on a single trace, with no operator ignored silently."""
-
-    _HANDLES = {op: _combined_handle(op) for op in set(_MAC_HANDLES) | set(_ACTIVATION_HANDLES)}
-
-    def __init__(self, model: nn.Module, inputs: Any):
-        super().__init__(model, inputs)
-        self.set_op_handle(**self._HANDLES)
-        # fvcore's default skips aten::cat, aten::relu_, aten::dropout, ... without reporting them. We want every
-        # operator that contributes no count named, so nothing is skipped (prim:: graph bookkeeping still is).
-        self._ignored_ops = set()
-        self.unsupported_ops_warnings(False)
-        self.uncalled_modules_warnings(False)
-        self.tracer_warnings("none")
-
-
-@dataclass(frozen=True)
-class ModuleCost:
-    """Counts for one module on one image."""
-
-    params: int
-    macs_by_op: dict[str, int]
-    activations: int
-    uncounted: dict[str, int]  # operator -> calls
-
-    @property
-    def macs(self) -> int:
-        return sum(self.macs_by_op.values())
-
-    @property
-    def macs_conv_linear(self) -> int:
-        return sum(v for k, v in self.macs_by_op.items() if k in CONV_LINEAR_OPS)
+__all__ = [
+    "CONV_LINEAR_OPS", "DEFAULT_MEMO", "CostMemo", "CostReport", "CrossCheck", "ModuleCost", "Totals", "count",
+    "count_module", "cross_check",
+]
 
 
 def _sum_costs(costs: Iterable[ModuleCost]) -> ModuleCost:
@@ -166,70 +72,6 @@ def _own_cost(total: ModuleCost, children: Iterable[ModuleCost]) -> ModuleCost:
         uncounted={op: n - inner.uncounted.get(op, 0) for op, n in total.uncounted.items()
                    if n != inner.uncounted.get(op, 0)},
     )
-
-
-def _trace_costs(module: nn.Module, input_shape: Shape, names: Iterable[str]) -> dict[str, ModuleCost]:
-    """One trace of ``module`` on a batch of no images, counted as one image (see ``_OneImage``); the counts of
-    each named submodule ("" is the module itself)."""
-    module.eval()
-    x = torch.zeros(0, input_shape.c, input_shape.h, input_shape.w)
-    analysis = _CostAnalysis(module, (x,))
-    params = parameter_count(module)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        by_module = analysis.by_module_and_operator()
-        costs = {}
-        for name in names:
-            counts = by_module.get(name, Counter())
-            macs = {k.split("/", 1)[1]: int(v) for k, v in counts.items() if k.startswith("macs/") and v}
-            acts = sum(int(v) for k, v in counts.items() if k.startswith("acts/"))
-            # An op with a handle that counted zero (e.g. a 0-size tensor) is not "uncounted": fvcore handled it.
-            uncounted = dict(analysis.unsupported_ops(name))
-            costs[name] = ModuleCost(params=params.get(name, 0), macs_by_op=macs, activations=acts, uncounted=uncounted)
-        return costs
-
-
-def count_module(module: nn.Module, input_shape: Shape) -> ModuleCost:
-    """Count one module on one image of ``input_shape``."""
-    return _trace_costs(module, input_shape, [""])[""]
-
-
-class CostMemo:
-    """Least-recently-used memo of ``ModuleCost`` by (what the module is, its input shape).
-
-    Pass your own to ``count()`` to keep a separate one; ``DEFAULT_MEMO`` is shared by callers that do not.
-    """
-
-    def __init__(self, maxsize: int = 4096):
-        self.maxsize = maxsize
-        self._items: OrderedDict[Hashable, ModuleCost] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Hashable) -> ModuleCost | None:
-        item = self._items.get(key)
-        if item is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._items.move_to_end(key)
-        return item
-
-    def put(self, key: Hashable, value: ModuleCost) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-DEFAULT_MEMO = CostMemo()
 
 
 @dataclass(frozen=True)
@@ -273,6 +115,10 @@ class CostReport:
 
     ``stages``, ``aux`` and ``uncounted`` are made on first use from rows kept here: each DataFrame costs about
     0.4 ms to make, together a sixth of the recount after an edit, which needs only the block table and totals.
+
+    ``blocks`` gives each row's shapes twice: as numbers (``in_channels``, ``in_height``, ``in_width``,
+    ``out_channels``, ``out_height``, ``out_width``), which code reads, and as "HxWxC" text (``input``,
+    ``output``), which tables show.
     """
 
     spec: ModelSpec
@@ -338,7 +184,7 @@ def _count_whole_model(spec: ModelSpec, shapes: list[BlockShape]) -> dict[str, M
         names.append(s.block)
         names += [f"{s.block}.{b}" for b in getattr(model.get_submodule(s.block), "branch_names", [])]
     names += ["head"] + [aux.name for aux in spec.aux_heads]
-    return _trace_costs(materialize(model, zeroed=False), Shape(spec.in_channels, *spec.input_size), names)
+    return trace_costs(materialize(model, zeroed=False), Shape(spec.in_channels, *spec.input_size), names)
 
 
 def _count_alone(module_factory, shape: Shape) -> ModuleCost:
@@ -359,7 +205,7 @@ def _count_block(block: Any, shape: Shape, spec: ModelSpec, memo: CostMemo) -> M
     new = [b for b, cost in zip(branches, known) if cost is None] or list(branches)  # all known: trace it all
     with uninitialized():
         module = Inception(tuple(new), shape.c, spec.batch_norm, spec.bn_eps, kind=block.kind)
-    traced = _trace_costs(materialize(module, zeroed=False), shape, ["", *(b.name for b in new)])
+    traced = trace_costs(materialize(module, zeroed=False), shape, ["", *(b.name for b in new)])
     by_name = {b.name: traced[b.name] for b in new}
     concat = _own_cost(traced[""], by_name.values())
     parts = []
@@ -440,6 +286,7 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
         c = costs[s.block]
         rows.append({
             "stage": s.stage, "block": s.block, "kind": s.kind, "input": str(s.input), "output": str(s.output),
+            "in_channels": s.input.c, "in_height": s.input.h, "in_width": s.input.w,
             "out_channels": s.output.c, "out_height": s.output.h, "out_width": s.output.w,
             "representation": s.output.size, "params": c.params, "macs": c.macs,
             "macs_conv_linear": c.macs_conv_linear, "activations": c.activations,
@@ -448,7 +295,8 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
     head_in = shapes[-1].output
     rows.append({
         "stage": "head", "block": "head", "kind": "classifier", "input": str(head_in),
-        "output": f"1x1x{spec.num_classes}", "out_channels": spec.num_classes, "out_height": 1, "out_width": 1,
+        "output": f"1x1x{spec.num_classes}", "in_channels": head_in.c, "in_height": head_in.h, "in_width": head_in.w,
+        "out_channels": spec.num_classes, "out_height": 1, "out_width": 1,
         "representation": spec.num_classes, "params": head.params, "macs": head.macs,
         "macs_conv_linear": head.macs_conv_linear, "activations": head.activations,
     })
@@ -529,12 +377,9 @@ def cross_check(spec: ModelSpec, report: CostReport | None = None) -> CrossCheck
         model = InceptionNet(spec)
     model = materialize(model).eval()
     x = torch.zeros(1, *spec.input_size, spec.in_channels).permute(0, 3, 1, 2)  # one image, channels-last
+    fv_total, fv_conv_linear = plain_fvcore_macs(model, x)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fca = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        fv_total = int(fca.total())
-        by_op = fca.by_operator()
-        fv_conv_linear = int(sum(v for k, v in by_op.items() if k in CONV_LINEAR_OPS))
         with FlopCounterMode(display=False) as counter:
             model(x)
     return CrossCheck(fv_total, fv_conv_linear, int(counter.get_total_flops()) // 2,

@@ -27,8 +27,6 @@ excluded, as in the paper's arithmetic), for one image.
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -37,7 +35,7 @@ from torch import nn
 
 from ..errors import Problem, SpecError
 from ..nn.blocks import make_branch
-from ..nn.devices import device_name, resolve_device, synchronize
+from ..nn.devices import device_name, median_seconds, resolve_device
 from ..spec import MAX_CHANNELS, MAX_INPUT_SIZE, MAX_KERNEL, Branch, conv
 from ..spec.shapes import Shape
 from .costs import count_module
@@ -156,7 +154,8 @@ def _analytic(name: str, c_in: int, c_out: int, grid: int, n: int) -> tuple[int,
     if name == "stacked_3x3":
         k = (n - 1) // 2
         return (h * w * 9 * (c_in * c_out + (k - 1) * c_out * c_out),
-                f"H*W*3*3*(C_in*C_out + (k-1)*C_out*C_out), k=(n-1)/2 = {h}*{w}*9*({c_in}*{c_out} + {k - 1}*{c_out}*{c_out})")
+                f"H*W*3*3*(C_in*C_out + (k-1)*C_out*C_out), k=(n-1)/2 = "
+                f"{h}*{w}*9*({c_in}*{c_out} + {k - 1}*{c_out}*{c_out})")
     if name == "asymmetric":
         return (h * w * n * (c_in * c_out + c_out * c_out),
                 f"H*W*n*(C_in*C_out + C_out*C_out) = {h}*{w}*{n}*({c_in}*{c_out} + {c_out}*{c_out})")
@@ -222,27 +221,15 @@ def compare(c_in: int, c_out: int, grid: int, n: int, batch_norm: bool = False) 
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _median_ms(fn, repeats: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
-
-
 def time_options(c_in: int, c_out: int, grid: int, n: int, batch: int = 8, device: str = "auto",
                  repeats: int = 10, warmup: int = 3, batch_norm: bool = False) -> pd.DataFrame:
     """Median forward and forward+backward time in milliseconds of each option, on real modules.
 
     Forward runs in ``eval()`` under ``no_grad`` (inference); forward+backward runs in ``train()`` and
     back-propagates a fixed output gradient to the weights and the input. Each measurement is the median of
-    ``repeats`` runs after ``warmup`` runs; on CUDA the device is synchronized before the clock is read.
-    ``device='auto'`` is CUDA when available, else CPU. The ``device`` column names the device.
+    ``repeats`` runs after ``warmup`` runs (``nn.devices.median_seconds``); on CUDA the device is synchronized
+    before the clock is read. ``device='auto'`` is CUDA when available, else CPU. The ``device`` column names the
+    device.
     """
     validate(c_in, c_out, grid, n)
     for what, value in (("batch", batch), ("repeats", repeats)):
@@ -263,7 +250,7 @@ def time_options(c_in: int, c_out: int, grid: int, n: int, batch: int = 8, devic
                 module(x)
 
         module.eval()
-        fwd = _median_ms(forward, repeats, warmup, dev)
+        fwd = median_seconds(forward, dev, repeats=repeats, warmup=warmup) * 1000.0
 
         module.train()
         x_grad = x.clone().requires_grad_(True)
@@ -274,7 +261,7 @@ def time_options(c_in: int, c_out: int, grid: int, n: int, batch: int = 8, devic
             x.grad = None
             module(x).backward(g)
 
-        fwd_bwd = _median_ms(forward_backward, repeats, warmup, dev)
+        fwd_bwd = median_seconds(forward_backward, dev, repeats=repeats, warmup=warmup) * 1000.0
         rows.append({"name": name, "layers": _layers_text(branch), "device": name_of_device, "batch": batch,
                      "forward_ms": fwd, "forward_backward_ms": fwd_bwd, "repeats": repeats, "macs": macs[name]})
     return pd.DataFrame(rows, columns=TIME_COLUMNS)

@@ -265,15 +265,17 @@ def check_bottlenecks(ctx: _Context) -> list[Finding]:
             out.append(Finding(
                 P1, "representation drop", "violation" if early else "warning", s.stage, s.block, round(drop, 3),
                 t.max_block_drop,
-                f"H*W*C falls {drop:.1f}x across this block ({s.input} -> {s.output}), {where}; [R] §2 principle 1 asks "
-                f"for a gentle decrease and no sharp bottleneck, \"especially early in the network\".",
+                f"H*W*C falls {drop:.1f}x across this block ({s.input} -> {s.output}), {where}; "
+                f"[R] §2 principle 1 asks for a gentle decrease and no sharp bottleneck, \"especially early in "
+                f"the network\".",
             ))
         fraction = s.output.size / input_size
         if early and s.output.size < s.input.size and fraction < t.min_early_representation:
             out.append(Finding(
                 P1, "early compression", "violation", s.stage, s.block, round(fraction, 4), t.min_early_representation,
                 f"Early in the network the representation is cut to {fraction:.3g}x of the input image's H*W*C "
-                f"({s.output} vs {ctx.input_shape}); information lost here cannot be recovered later ([R] §2 principle 1).",
+                f"({s.output} vs {ctx.input_shape}); information lost here cannot be recovered later "
+                f"([R] §2 principle 1).",
             ))
         block = ctx.blocks[s.block]
         if block.kind == "pool" and s.output.h < s.input.h and i + 1 < len(ctx.shapes):
@@ -283,9 +285,9 @@ def check_bottlenecks(ctx: _Context) -> list[Finding]:
                 out.append(Finding(
                     P1, "pool before expansion", "violation" if early else "warning", s.stage, s.block,
                     round(widening, 3), t.fig9_widening,
-                    f"The grid is pooled ({s.input} -> {s.output}) before the next block ({nxt.block}) widens the filters "
-                    f"{widening:.1f}x: the order of [R] §5 Fig. 9 (left), which \"violates the principle 1\"; Fig. 10 "
-                    f"reduces with parallel stride-2 conv and pool branches instead.",
+                    f"The grid is pooled ({s.input} -> {s.output}) before the next block ({nxt.block}) "
+                    f"widens the filters {widening:.1f}x: the order of [R] §5 Fig. 9 (left), which \"violates the "
+                    f"principle 1\"; Fig. 10 reduces with parallel stride-2 conv and pool branches instead.",
                 ))
         if block.is_module:
             _, cut = _walk(block, s.input)
@@ -294,8 +296,9 @@ def check_bottlenecks(ctx: _Context) -> list[Finding]:
                 out.append(Finding(
                     P1, "internal squeeze", "violation" if early else "warning", s.stage, s.block, round(squeeze, 3),
                     t.max_internal_squeeze,
-                    f"Inside the block, the narrowest cut across its branches keeps only 1/{squeeze:.1f} of the input's "
-                    f"H*W*C (1x1 reductions squeezing too hard {'early' if early else ''}); [R] §2 principle 1.",
+                    f"Inside the block, the narrowest cut across its branches keeps only 1/{squeeze:.1f} "
+                    f"of the input's H*W*C (1x1 reductions squeezing too hard {'early' if early else ''}); "
+                    f"[R] §2 principle 1.",
                 ))
     return out
 
@@ -350,8 +353,8 @@ def check_spatial_aggregation(ctx: _Context) -> list[Finding]:
                 P3, "no 1x1 reduction", "violation" if share >= t.p3_violation_share else "warning", s.stage, s.block,
                 round(share, 4), t.p3_violation_share,
                 f"Spatial convolutions on the full {s.input.c}-channel input with no 1x1 reduction in front ({names}) "
-                f"take {share:.0%} of the block's MACs: the naive module of [G] Fig. 2a; [G] §4 and [R] §2 principle 3 "
-                f"reduce with 1x1 first (Fig. 2b).",
+                f"take {share:.0%} of the block's MACs: the naive module of [G] Fig. 2a; "
+                f"[G] §4 and [R] §2 principle 3 reduce with 1x1 first (Fig. 2b).",
             ))
         large = sum(li.macs for li in convs if li.area >= t.large_kernel_area)
         share = large / total
@@ -410,7 +413,8 @@ def check_balance(ctx: _Context) -> list[Finding]:
 
 
 def width_depth(spec: ModelSpec, shapes: list[BlockShape] | None = None) -> pd.DataFrame:
-    """Per stage: output channels (width), conv layers on the longest path through its blocks (depth), and their ratio."""
+    """Per stage: output channels (width), conv layers on the longest path through its blocks (depth), and their
+    ratio."""
     shapes = infer_shapes(spec) if shapes is None else shapes
     rows = []
     for si, stage in enumerate(spec.stages):
@@ -444,7 +448,8 @@ def check_asymmetric(ctx: _Context) -> list[Finding]:
                 ASYMMETRIC, "grid outside 12-20", "warning", s.stage, s.block, grid, t.asymmetric_grid_max
                 if grid > t.asymmetric_grid_max else t.asymmetric_grid_min,
                 f"Asymmetric factorization ({'; '.join(h[1] for h in hits)}) outside the {t.asymmetric_grid_min}-"
-                f"{t.asymmetric_grid_max} grids where [R] §3.2 found it works (\"does not work well on early layers\").",
+                f"{t.asymmetric_grid_max} grids where [R] §3.2 found it works "
+                f"(\"does not work well on early layers\").",
             ))
     return out
 

@@ -1,12 +1,12 @@
 """The papers' own printed figures, and our counts set beside them row by row.
 
 [G] Table 1 prints params and ops for each layer. Worked out here (and tested): its **ops** are conv / linear
-multiply-adds in decimal millions (every row within one printed unit but conv1 and 5a); its **params** are weights without biases in units of 1024 ("K" = 1024),
-which reproduces the conv2/conv3 row (112K), the linear row (1000K) and inception 3a, 3b, 4b within one unit.
-The other Inception rows do not match any convention (4c prints 463K where its widths give 498K), and two rows
-are misprinted outright: conv1 (2.7K params / 34M ops for a 7x7/2 convolution from 3 to 64 channels, which has
-9,408 weights and 118M multiply-adds at 112x112) and inception 5a's ops (54M printed, 51.1M from its widths).
-An honest tool shows these differences rather than hiding them.
+multiply-adds in decimal millions (every row within one printed unit but conv1 and 5a); its **params** are
+weights without biases in units of 1024 ("K" = 1024), which reproduces the conv2/conv3 row (112K), the linear
+row (1000K) and inception 3a, 3b, 4b within one unit. The other Inception rows do not match any convention (4c
+prints 463K where its widths give 498K), and two rows are misprinted outright: conv1 (2.7K params / 34M ops for a
+7x7/2 convolution from 3 to 64 channels, which has 9,408 weights and 118M multiply-adds at 112x112) and inception
+5a's ops (54M printed, 51.1M from its widths). An honest tool shows these differences rather than hiding them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def _biases(spec: ModelSpec, block_name: str) -> int:
         return 0
     si, bi = spec.find_block(block_name)
     block = spec.stages[si].blocks[bi]
-    return sum(layer.out_channels for br in block.branches() for layer in (*br.layers, *br.fork) if isinstance(layer, Conv))
+    return sum(layer.out_channels for br in block.branches() for layer in (*br.layers, *br.fork)
+               if isinstance(layer, Conv))
 
 
 def _param_conventions(weights: int, biases: int, printed_k: float) -> list[str]:
@@ -78,7 +79,8 @@ def _param_conventions(weights: int, biases: int, printed_k: float) -> list[str]
 
 
 def googlenet_table1(report: CostReport) -> pd.DataFrame:
-    """[G] Table 1 row by row beside the ``googlenet`` preset's counts (report of ``count(get_preset("googlenet"))``)."""
+    """[G] Table 1 row by row beside the ``googlenet`` preset's counts (the report of
+    ``count(get_preset("googlenet"))``)."""
     spec = report.spec
     blocks = report.blocks.set_index("block")
     rows = []

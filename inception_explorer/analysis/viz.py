@@ -12,7 +12,6 @@ back (``st.plotly_chart(fig)``, ``st.graphviz_chart(dot)``).
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
 import pandas as pd
@@ -28,16 +27,12 @@ SEVERITY_STYLE: dict[str, dict[str, Any]] = {
     "violation": {"color": "#d62728", "symbol": "x", "size": 14},
 }
 STAGE_FILLS = ("rgba(99,110,250,0.08)", "rgba(0,204,150,0.08)")
-_SHAPE = re.compile(r"^(\d+)x(\d+)x(\d+)$")
 
 
-def parse_shape(text: str) -> Shape:
-    """``"224x224x3"`` (H x W x C, as the cost tables print it) -> Shape(c=3, h=224, w=224)."""
-    m = _SHAPE.match(str(text).strip())
-    if not m:
-        raise ValueError(f"not a HxWxC shape: {text!r}")
-    h, w, c = map(int, m.groups())
-    return Shape(c, h, w)
+def _input_shape(blocks: pd.DataFrame) -> Shape:
+    """The network's input: the first row's numeric input columns (``report.blocks``)."""
+    first = blocks.iloc[0]
+    return Shape(int(first["in_channels"]), int(first["in_height"]), int(first["in_width"]))
 
 
 def _labels(blocks: pd.DataFrame) -> list[str]:
@@ -55,7 +50,8 @@ def _stage_spans(blocks: pd.DataFrame) -> list[tuple[str, int, int]]:
     return spans
 
 
-def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = None, title: str | None = None) -> go.Figure:
+def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = None,
+                          title: str | None = None) -> go.Figure:
     """H*W*C of every block's output (``report.blocks``, head row = logits), log y, stages shaded; findings marked.
 
     Row 1: the representation curve (trace "representation", y = ``blocks.representation``), the input image's
@@ -67,7 +63,7 @@ def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = 
     x = list(range(len(blocks)))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.06,
                         subplot_titles=("Representation size H*W*C (log scale)", "Grid size and channels"))
-    first_input = parse_shape(blocks.loc[0, "input"]) if len(blocks) else None
+    first_input = _input_shape(blocks) if len(blocks) else None
     hover = [f"{lab}<br>{row.stage} · {row.kind}<br>{row.input} → {row.output}<br>H*W*C = {row.representation:,}"
              for lab, row in zip(labels, blocks.itertuples())]
     if first_input is not None:
@@ -91,7 +87,8 @@ def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = 
                 xs.append(i)
                 ys.append(int(blocks.loc[i, "representation"]))
                 where = f.block or f"stage {f.stage}"
-                texts.append(f"<b>{severity}</b> · principle {f.principle} ({f.rule}) · {where}<br>{_wrap(f.message)}")
+                texts.append(f"<b>{severity}</b> · principle {f.principle} ({f.rule}) · {where}"
+                             f"<br>{_wrap(f.message)}")
             if xs:
                 fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"finding: {severity}",
                                          marker=dict(color=style["color"], symbol=style["symbol"], size=style["size"],
@@ -234,7 +231,8 @@ def block_dot(block: Any, input_shape: Shape | None = None, title: str | None = 
                 outs.append(out)
                 label = _layer_label(layer) + (f"\\n→ {out}" if out is not None else "")
                 color = "#dbe9f6" if isinstance(layer, Conv) else "#fde9c9"
-                lines.append(f"  {node} [label={_q(label)}, fillcolor=\"{color}\", tooltip={_q(branch.name + ' fork')}];")
+                tooltip = _q(branch.name + " fork")
+                lines.append(f"  {node} [label={_q(label)}, fillcolor=\"{color}\", tooltip={tooltip}];")
                 lines.append(f"  {fork} -> {node};")
             join = f"b{bi}_forkcat"
             lines.append(f'  {join} [label="concat", shape=ellipse, fontsize=9];')
@@ -295,7 +293,8 @@ def loss_curves_figure(metrics: pd.DataFrame, labels: Mapping[str, str], smooth:
         if smooth > 1:
             avg = m["loss"].rolling(smooth, center=True, min_periods=1).mean()
             fig.add_scatter(x=m["step"], y=avg, mode="lines", name=label, line={"color": color, "width": 2.5},
-                            legendgroup=run_id, hovertemplate=f"{label}<br>step %{{x}}<br>mean loss %{{y:.4f}}<extra></extra>")
+                            legendgroup=run_id,
+                            hovertemplate=f"{label}<br>step %{{x}}<br>mean loss %{{y:.4f}}<extra></extra>")
     fig.update_layout(xaxis_title="step", yaxis_title="training loss (main + weighted aux)", height=380,
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
     return fig

@@ -9,11 +9,11 @@ import platform
 import re
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
 from ..errors import Problem, SpecError
-
 
 DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -39,7 +39,8 @@ def resolve_device(device: str) -> torch.device:
         raise SpecError(Problem("device", f"device {device!r} was asked for but no CUDA device is available"))
     dev = torch.device(device)
     if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise SpecError(Problem("device", f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices"))
+        raise SpecError(Problem("device",
+                                f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices"))
     return dev
 
 
@@ -54,19 +55,31 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 7, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` in seconds: ``warmup`` untimed calls, then ``repeats`` timed ones.
+
+    The device is synchronized after the warm-up and after each timed call, before the clock is read, so that on
+    CUDA a timed call includes the kernels it queued (a no-op on a CPU). Every timing in the package goes
+    through here: the factorization lab's option timings and ``measure_matmul_rate``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def measure_matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 7) -> float:
     """The device's dense matmul rate in multiply-adds per second: the median over ``repeats`` square matmuls
     (1024 on a CPU, 4096 on a GPU) after a warm-up. The yardstick for a probe's achieved MACs/s."""
     n = 4096 if device.type == "cuda" else 1024
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    for _ in range(2):
-        a @ b
-    synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return n**3 / statistics.median(times)
+    return n**3 / median_seconds(lambda: a @ b, device, repeats=repeats, warmup=2)

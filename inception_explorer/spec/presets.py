@@ -1,7 +1,11 @@
 """Named networks to start from: the papers' networks as their tables draw them, and the released Inception-v3.
 
-Each preset says which paper, figure and table it follows and carries its parameter count at 1000 classes
-(``Preset.params``: inference, without auxiliary heads; ``Preset.params_with_aux``), and a test checks both.
+Each preset says which paper, figure and table it follows and carries, as torchvision's weights metadata does
+(``num_params``, ``_ops``, ``min_size``), its parameter count at 1000 classes (``Preset.params``: inference, without
+auxiliary heads; ``Preset.params_with_aux``), its multiply-adds (``Preset.macs``) and the smallest input it takes
+(``Preset.min_input_size``, aux heads included: they set it for Inception-v2 / v3, whose 5x5 aux conv needs the
+17x17 grid of a 299x299 input). They are written here as numbers (``spec`` imports neither torch nor
+``analysis``) and the tests recompute every one of them.
 ``get_preset(name, input_size=..., num_classes=...)`` rebuilds one at any input size and class count.
 """
 
@@ -26,6 +30,8 @@ class Preset:
     summary: str
     params: int  # at 1000 classes, without auxiliary heads (what runs at inference)
     params_with_aux: int
+    macs: int  # fvcore multiply-adds of one image at the preset's own input, eval (``count(spec).totals.macs``)
+    min_input_size: int  # smallest square input (H = W) at which the spec, aux heads included, validates
     make: Callable[[], ModelSpec]
 
     @property
@@ -36,11 +42,12 @@ class Preset:
 _PRESETS: dict[str, Preset] = {}
 
 
-def register_preset(name: str, title: str, summary: str, params: int, params_with_aux: int):
+def register_preset(name: str, title: str, summary: str, params: int, params_with_aux: int, macs: int,
+                    min_input_size: int):
     def decorator(fn: Callable[[], ModelSpec]) -> Callable[[], ModelSpec]:
         if name in _PRESETS:
             raise ValueError(f"preset {name!r} is already registered")
-        _PRESETS[name] = Preset(name, title, summary, params, params_with_aux, fn)
+        _PRESETS[name] = Preset(name, title, summary, params, params_with_aux, macs, min_input_size, fn)
         return fn
 
     return decorator
@@ -121,7 +128,7 @@ def _googlenet(naive: bool, name: str, description: str) -> ModelSpec:
 @register_preset(
     "googlenet", "GoogLeNet (Inception-v1)",
     "[G] Table 1 exactly: Fig. 2b modules with 5x5 convolutions, no batch norm, aux heads at 4a and 4d.",
-    params=6_998_552, params_with_aux=13_378_280,
+    params=6_998_552, params_with_aux=13_378_280, macs=1_582_722_048, min_input_size=79,
 )
 def googlenet() -> ModelSpec:
     """GoogLeNet as [G] Table 1 and Fig. 3 draw it, at 224x224x3 and 1000 classes.
@@ -136,13 +143,15 @@ def googlenet() -> ModelSpec:
     6,998,552 parameters without the aux heads (13,378,280 with them). Table 1's params column sums to 6,797.7K
     because it prints weights only, in units of 1024, and misprints conv1 (see ``reference.py``).
     """
-    return _googlenet(False, "googlenet", "GoogLeNet / Inception-v1, [G] Table 1 (Fig. 2b modules, 5x5 branch as printed).")
+    return _googlenet(False, "googlenet",
+                      "GoogLeNet / Inception-v1, [G] Table 1 (Fig. 2b modules, 5x5 branch as printed).")
 
 
 @register_preset(
     "googlenet_naive", "GoogLeNet with naive modules",
-    "[G] Fig. 2a modules with Table 1's #1x1, #3x3, #5x5 widths: no 1x1 reductions, the pool branch passes all channels.",
-    params=97_526_008, params_with_aux=104_274_376,
+    "[G] Fig. 2a modules with Table 1's #1x1, #3x3, #5x5 widths: no 1x1 reductions, "
+    "the pool branch passes all channels.",
+    params=97_526_008, params_with_aux=104_274_376, macs=12_568_303_312, min_input_size=79,
 )
 def googlenet_naive() -> ModelSpec:
     """GoogLeNet with every Inception module replaced by the naive module of [G] Fig. 2a, at 224x224x3.
@@ -174,7 +183,7 @@ def _fig7(name: str) -> InceptionFig7:
 @register_preset(
     "inception_v2", "Inception-v2 ([R] Table 1)",
     "The network of [R] Table 1 as drawn: Fig. 5, Fig. 6 (n=7) and Fig. 7 modules, Fig. 10 grid reductions, 299x299.",
-    params=23_566_440, params_with_aux=26_893_136,
+    params=23_566_440, params_with_aux=26_893_136, macs=5_512_044_160, min_input_size=299,
 )
 def inception_v2() -> ModelSpec:
     """Inception-v2 as [R] Table 1 draws it ("Inception-v2" of the Rethinking paper, not BN-Inception), 299x299x3.
@@ -216,8 +225,10 @@ def inception_v2() -> ModelSpec:
                 conv(name="Conv2d_4b_3x3", out_channels=288, kernel=3, padding=1),
             )),
             StageSpec(name="3xInception (Fig. 5)", blocks=(
-                InceptionFig5(name="Mixed_5b", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96, pool_proj=64),
-                InceptionFig5(name="Mixed_5c", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96, pool_proj=64),
+                InceptionFig5(name="Mixed_5b", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96,
+                              pool_proj=64),
+                InceptionFig5(name="Mixed_5c", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96,
+                              pool_proj=64),
                 ReductionFig10(name="Mixed_6a", ch3x3red=192, ch3x3=384, ch3x3dblred=64, ch3x3dbl=96),
             )),
             StageSpec(name="5xInception (Fig. 6)", blocks=(
@@ -233,11 +244,13 @@ def inception_v2() -> ModelSpec:
 
 @register_preset(
     "inception_v3", "Inception-v3 (released)",
-    "The released implementation (TF-slim / torchvision / timm) layer for layer: 23,834,568 parameters, 27,161,264 with aux.",
-    params=23_834_568, params_with_aux=27_161_264,
+    "The released implementation (TF-slim / torchvision / timm) layer for layer: "
+    "23,834,568 parameters, 27,161,264 with aux.",
+    params=23_834_568, params_with_aux=27_161_264, macs=5_731_282_144, min_input_size=299,
 )
 def inception_v3() -> ModelSpec:
-    """Inception-v3 as released (TF-slim, torchvision ``inception_v3``, timm ``inception_v3``), layer for layer, 299x299x3.
+    """Inception-v3 as released (TF-slim, torchvision ``inception_v3``, timm ``inception_v3``), layer for layer,
+    299x299x3.
 
     Where it differs from [R] Table 1 (see shared/reference/README.md): the stem ends in 1x1 (80) and 3x3 (192)
     at 73x73 / 71x71 and a max pool to 35x35x192; three ``InceptionA`` modules (Mixed_5b..5d) keep a 5x5 branch

@@ -1,4 +1,4 @@
-"""Streamlit caching around the package (with session.py, the only package modules that import streamlit).
+"""Streamlit caching around the package, and the networks a page can pick (``network_choices``).
 
 Keys are a spec's canonical JSON string, so two sessions looking at the same network share one count.
 """
@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from ..analysis.costs import CostReport, count
-from ..spec.presets import get_preset, list_presets
 from ..spec import ModelSpec
+from ..spec.presets import get_preset, list_presets
+from .choices import DRAFT, NetworkChoice, preset, variant
 
 
 @st.cache_data(show_spinner="Counting with fvcore…", max_entries=256)
@@ -112,20 +113,67 @@ def store():
     return Store()
 
 
-BUILD_NETWORK = "the network on the Build page"
+@st.cache_data(show_spinner=False, max_entries=256)
+def network_totals(specs: dict[str, str]) -> pd.DataFrame:
+    """One row per network (label -> canonical spec JSON, in that order): size, cost and principle findings."""
+    from ..analysis.compare import totals_table
+
+    return totals_table({label: cost_report(j) for label, j in specs.items()},
+                        {label: principle_findings(j) for label, j in specs.items()})
 
 
-def network_choices(include_build: bool = False) -> dict[str, str]:
-    """label -> canonical spec JSON, for every preset and every variant saved in this session's workspace (read
-    fresh each run); with ``include_build``, first the last valid network of this session's Build page."""
+@st.cache_data(show_spinner=False, max_entries=64)
+def compare_representation_figure(specs: dict[str, str]):
+    from ..analysis import viz
+
+    return viz.compare_representation_figure({label: cost_report(j).blocks for label, j in specs.items()})
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def compare_stage_share_figure(specs: dict[str, str]):
+    from ..analysis import viz
+
+    return viz.compare_stage_share_figure({label: cost_report(j).stages for label, j in specs.items()})
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def spec_diff(from_json: str, to_json: str) -> pd.DataFrame:
+    from ..analysis.compare import diff_specs
+
+    return diff_specs(ModelSpec.from_json(from_json), ModelSpec.from_json(to_json))
+
+
+BUILD_VALID = "build.valid"  # session state: the last valid network of the Build page, as canonical JSON
+
+
+def network_options() -> list[NetworkChoice]:
+    """Every preset, then every variant saved in this session's workspace (read fresh each run), unopened."""
+    ws = st.session_state.get("workspace", "")
+    return [preset(p.name) for p in list_presets()] + [variant(name) for name in store().variant_names(ws)]
+
+
+def network_json(choice: NetworkChoice) -> str:
+    """The canonical spec JSON of a preset or of a variant of this session's workspace (``KeyError`` if there is
+    no such variant, ``SpecError`` if it no longer parses, ``StoreError`` if the store cannot be read)."""
+    if choice.kind == "preset":
+        return preset_json(choice.name)
+    if choice.kind == "variant":
+        return store().load_variant(choice.name, st.session_state.get("workspace", "")).spec.canonical_json()
+    raise ValueError(f"{choice.label} is not opened by name: only presets and saved variants are")
+
+
+def network_choices(include_build: bool = False) -> dict[NetworkChoice, str]:
+    """choice -> canonical spec JSON, for every preset and every variant saved in this session's workspace (read
+    fresh each run; a variant that no longer opens is left out); with ``include_build``, first ``DRAFT``: the last
+    valid network of this session's Build page, once it has one."""
     ws = st.session_state.get("workspace", "")
     choices = {}
-    if include_build and "build.valid" in st.session_state:
-        choices[BUILD_NETWORK] = st.session_state["build.valid"]
-    choices.update({f"preset {p.name}": preset_json(p.name) for p in list_presets()})
+    if include_build and BUILD_VALID in st.session_state:
+        choices[DRAFT] = st.session_state[BUILD_VALID]
+    choices.update({preset(p.name): preset_json(p.name) for p in list_presets()})
     for name in store().variant_names(ws):
         try:
-            choices[f"variant {name}"] = store().load_variant(name, ws).spec.canonical_json()
+            choices[variant(name)] = network_json(variant(name))
         except Exception:  # a variant that no longer parses is simply not offered
             continue
     return choices

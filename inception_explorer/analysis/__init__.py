@@ -1,0 +1,10 @@
+"""The analysis layer: what a network costs and how it measures up, counted on the real torch modules.
+
+May import: torch, pandas, plotly, ``errors``, ``settings``, ``spec``, ``nn`` and ``store``; fvcore in
+``fvcore_adapter`` only. Not ``editing``, ``probes``, ``ui`` or ``cli``, and never Streamlit.
+
+``fvcore_adapter`` (the one module that touches fvcore's private tables: one trace, MACs and activations per
+module), ``memo`` (the thread-safe block memo), ``costs`` (``count()``, ``cross_check()``), ``principles`` (the
+design principles, checked block by block), ``reference`` ([G] Table 1 beside our counts), ``factorization`` (the
+factorization lab), ``compare`` (two networks side by side) and ``viz`` (plotly figures and Graphviz DOT).
+"""
