@@ -8,9 +8,9 @@ Target (issue 6): runner overhead <= 5% (runner images/s >= 0.95x the bare loop'
 Both sides train the same freshly initialised network with the same optimizer, loss and pre-made batches; both are
 timed by the wall clock over the steps after warm-up. The runner side is ``train_probe`` with what a worker adds:
 the per-step metrics and loss read-back, the ``Reporter`` thread writing them to a real store every 0.5 s and
-beating every second, the cancel check. Each preset runs in its own process (so that its peak memory is its own), bare and runner alternating
-``--repeats`` times; the ratio is of the medians. On CUDA each preset is also run in fp32 without channels_last,
-to show what bf16 autocast + channels_last buy.
+beating every second, the cancel check. Each preset runs in its own process (so that its peak memory is its own),
+bare and runner alternating ``--repeats`` times; the ratio is of the medians. On CUDA each preset is also run in
+fp32 without channels_last, to show what bf16 autocast + channels_last buy.
 """
 
 from __future__ import annotations
@@ -60,13 +60,15 @@ def _bare_loop(spec, config, batches, device) -> float:
         if step == config.warmup_steps:
             synchronize(device)
             start = time.perf_counter()
-        training_step(model, opt, scaler, x.to(device).contiguous(memory_format=fmt), y.to(device), weights, config.recipe, amp)
+        x = x.to(device).contiguous(memory_format=fmt)
+        training_step(model, opt, scaler, x, y.to(device), weights, config.recipe, amp)
     synchronize(device)
     return config.batch_size * (len(batches) - config.warmup_steps) / (time.perf_counter() - start)
 
 
-def _runner(spec, config, batches, device, store_dir: Path) -> tuple[float, dict]:
-    """images/s through train_probe with a worker's reporting (store writes, heartbeat thread, cancel flag)."""
+def _runner(spec, config, batches, device, store_dir: Path):
+    """images/s through train_probe with a worker's reporting (store writes, heartbeat thread, cancel flag), and
+    the run's ``ProbeSummary``."""
     from inception_explorer.probes.records import RunLog
     from inception_explorer.probes.train import train_probe
     from inception_explorer.probes.worker import Reporter
@@ -89,17 +91,18 @@ def _runner(spec, config, batches, device, store_dir: Path) -> tuple[float, dict
     reporter.stop()
     w, n = config.warmup_steps, config.steps
     # step w's callback ends warm-up; steps w+1..n are timed, as in the bare loop
-    return config.batch_size * (n - w) / (stamps[n] - stamps[w]), summary.to_dict()
+    return config.batch_size * (n - w) / (stamps[n] - stamps[w]), summary
 
 
 def one_preset(name: str, args) -> dict:
     import torch
 
     from inception_explorer.nn.devices import device_name, measure_matmul_rate, resolve_device
-    from inception_explorer.spec.presets import get_preset
-    from inception_explorer.probes import ProbeConfig, SyntheticShapes, prepare_spec
+    from inception_explorer.probes import ProbeConfig
     from inception_explorer.probes.config import default_recipe
-    from inception_explorer.probes.train import peak_memory
+    from inception_explorer.probes.data import SyntheticShapes
+    from inception_explorer.probes.train import peak_memory, prepare_spec
+    from inception_explorer.spec.presets import get_preset
 
     device = resolve_device(args.device)
     spec = get_preset(name)
@@ -108,9 +111,10 @@ def one_preset(name: str, args) -> dict:
     if device.type == "cuda":
         variants.append(("fp32", False))
     for label, fast in variants:
-        recipe = default_recipe(spec).model_copy(update={"aux_heads": False, "mixed_precision": fast, "channels_last": fast})
-        config = ProbeConfig(steps=args.steps, batch_size=args.batch, image_size=args.image_size, width_multiplier=args.width,
-                             warmup_steps=args.warmup, device=str(device), recipe=recipe)
+        recipe = default_recipe(spec).model_copy(update={"aux_heads": False, "mixed_precision": fast,
+                                                         "channels_last": fast})
+        config = ProbeConfig(steps=args.steps, batch_size=args.batch, image_size=args.image_size,
+                             width_multiplier=args.width, warmup_steps=args.warmup, device=str(device), recipe=recipe)
         prepared = prepare_spec(spec, config, 10)
         data = SyntheticShapes(10, args.image_size, 0)
         batches = [data.batch(i, args.batch) for i in range(args.steps)]
@@ -126,8 +130,8 @@ def one_preset(name: str, args) -> dict:
         memory, kind = peak_memory(device)
         out["rows"].append({
             "precision": label, "bare_images_per_s": b_ips, "runner_images_per_s": r_ips, "ratio": r_ips / b_ips,
-            "peak_memory_mb": memory / 2**20, "memory_kind": kind, "macs_per_image": summary["macs_per_image"],
-            "matmul_fraction": 3 * summary["macs_per_image"] * r_ips / rate, "matmul_rate": rate,
+            "peak_memory_mb": memory / 2**20, "memory_kind": kind, "macs_per_image": summary.macs_per_image,
+            "matmul_fraction": 3 * summary.macs_per_image * r_ips / rate, "matmul_rate": rate,
         })
     return out
 
@@ -147,8 +151,8 @@ def main() -> None:
     if args.one:
         print(json.dumps(one_preset(args.one, args)))
         return
-    print(f"{args.steps} steps ({args.warmup} warm-up) of batch {args.batch} at {args.image_size}px, width x{args.width}, "
-          f"aux heads off, median of {args.repeats}; each preset in its own process")
+    print(f"{args.steps} steps ({args.warmup} warm-up) of batch {args.batch} at {args.image_size}px, "
+          f"width x{args.width}, aux heads off, median of {args.repeats}; each preset in its own process")
     print(f"{'preset':<16} {'precision':<19} {'bare img/s':>10} {'runner img/s':>12} {'ratio':>6} {'peak MB':>8} "
           f"{'MACs/img':>12} {'of matmul':>9}")
     worst = float("inf")
@@ -156,16 +160,19 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", name, *sys.argv[1:]]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
-            print(f"{name:<16} failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
+            why = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode
+            print(f"{name:<16} failed: {why}")
             continue
         out = json.loads(result.stdout.strip().splitlines()[-1])
         for r in out["rows"]:
             worst = min(worst, r["ratio"])
             print(f"{name:<16} {r['precision']:<19} {r['bare_images_per_s']:>10.1f} {r['runner_images_per_s']:>12.1f} "
-                  f"{r['ratio']:>6.3f} {r['peak_memory_mb']:>8.0f} {r['macs_per_image']:>12,} {r['matmul_fraction']:>9.1%}")
+                  f"{r['ratio']:>6.3f} {r['peak_memory_mb']:>8.0f} {r['macs_per_image']:>12,} "
+                  f"{r['matmul_fraction']:>9.1%}")
     print(f"device: {out['device']}; peak memory: {out['rows'][0]['memory_kind']}; "
           f"matmul rate {out['rows'][0]['matmul_rate'] / 1e9:.1f} G MACs/s")
-    print(f"worst runner/bare ratio {worst:.3f} (target >= 0.95: runner overhead <= 5%): {'met' if worst >= 0.95 else 'NOT met'}")
+    verdict = "met" if worst >= 0.95 else "NOT met"
+    print(f"worst runner/bare ratio {worst:.3f} (target >= 0.95: runner overhead <= 5%): {verdict}")
 
 
 if __name__ == "__main__":

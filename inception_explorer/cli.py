@@ -14,30 +14,28 @@ import time
 from pathlib import Path
 
 from .errors import SpecError
-from .spec import ModelSpec
+from .spec import ModelSpec, validate
+from .spec.presets import get_preset, list_presets
+from .spec.validation import spec_text
 from .store import StoreError
-
-MAX_SPEC_BYTES = 2_000_000
 
 
 class UsageError(Exception):
     """A command-line mistake: printed as one line, exit status 2."""
 
 
-def load_spec(source: str, input_arg: str | None = None, classes: int | None = None) -> ModelSpec:
-    """A preset name or a path to a spec JSON file, optionally at another input size / class count."""
-    from .spec.presets import _PRESETS, get_preset
-    from .spec import validate
-
-    if source in _PRESETS:
+def read_source(source: str, input_arg: str | None = None, classes: int | None = None) -> ModelSpec:
+    """A preset name or a path to a spec JSON file (its size limit and encoding checked by ``spec.validation``,
+    the entry for untrusted input), optionally at another input size / class count."""
+    presets = [p.name for p in list_presets()]
+    if source in presets:
         spec = get_preset(source)
     else:
         path = Path(source)
         if not path.is_file():
-            raise UsageError(f"{source!r} is neither a preset ({', '.join(_PRESETS)}) nor a spec file")
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise UsageError(f"{source}: larger than {MAX_SPEC_BYTES // 1_000_000} MB; not a spec")
-        spec = ModelSpec.from_json(path.read_bytes())
+            raise UsageError(f"{source!r} is neither a preset ({', '.join(presets)}) nor a spec file")
+        with path.open("rb") as f:
+            spec = ModelSpec.from_json(spec_text(f))  # checked below, after any --input / --classes
     if input_arg is not None or classes is not None:
         size = None
         if input_arg is not None:
@@ -64,8 +62,6 @@ def _fmt(n: int) -> str:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .spec.presets import list_presets
-
     for p in list_presets():
         print(f"{p.name:<16} {p.params:>12,} params ({p.params_with_aux:,} with aux)  {p.summary}")
     return 0
@@ -74,7 +70,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_count(args: argparse.Namespace) -> int:
     from .analysis.costs import count, cross_check
 
-    spec = load_spec(args.source, args.input, args.classes)
+    spec = read_source(args.source, args.input, args.classes)
     report = count(spec)
     check = cross_check(spec, report) if args.cross_check else None
     if args.json:
@@ -125,7 +121,7 @@ def cmd_count(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    spec = load_spec(args.source, args.input, args.classes)
+    spec = read_source(args.source, args.input, args.classes)
     print(spec.to_json())
     return 0
 
@@ -134,7 +130,7 @@ def cmd_principles(args: argparse.Namespace) -> int:
     from .analysis.costs import count
     from .analysis.principles import PRINCIPLE_TITLES, check, findings_frame
 
-    spec = load_spec(args.source, args.input, args.classes)
+    spec = read_source(args.source, args.input, args.classes)
     findings = check(count(spec))
     if args.json:
         print(json.dumps(findings_frame(findings).to_dict(orient="records"), indent=2, default=str))
@@ -162,7 +158,10 @@ def _probe_config(args: argparse.Namespace, spec: ModelSpec):
             recipe[key] = value
     if args.clip == 0:
         recipe["clip_grad_norm"] = None
-    data = {"source": "folder", "folder": args.data} if args.data else {"source": "synthetic", "num_classes": args.classes}
+    if args.data:
+        data = {"source": "folder", "folder": args.data}
+    else:
+        data = {"source": "synthetic", "num_classes": args.classes}
     return ProbeConfig.from_dict({
         "steps": args.steps, "batch_size": args.batch, "image_size": args.image_size, "width_multiplier": args.width,
         "device": args.device, "seed": args.seed, "cpu_threads": args.threads, "data": data, "recipe": recipe,
@@ -170,11 +169,11 @@ def _probe_config(args: argparse.Namespace, spec: ModelSpec):
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .probes import RunLog, follow, submit
+    from .probes import RunLog, RunStatus, follow, submit
     from .probes.report import format_duration
     from .store import Store
 
-    spec = load_spec(args.source)
+    spec = read_source(args.source)
     config = _probe_config(args, spec)
     store = Store()
     run = submit(store, spec, config, label=args.label or spec.name)
@@ -182,45 +181,50 @@ def cmd_probe(args: argparse.Namespace) -> int:
           f"{config.steps} steps of {config.batch_size} on {run.device} (store {store.path})", flush=True)
     if args.detach:
         return 0
-    runs, last_print = RunLog(store), 0.0
+    runs, last_print, run_id = RunLog(store), 0.0, run.id
     try:
-        for run in follow(store, run.id):
-            if run.status == "queued":
+        for run in follow(store, run_id):
+            if run.status == RunStatus.QUEUED:
                 print(f"  queued, {runs.queue_position(run)} in line for {run.device}", flush=True)
-            elif run.status == "running" and run.step and (time.monotonic() - last_print > 2 or run.step == run.steps_total):
+            elif (run.status == RunStatus.RUNNING and run.step
+                  and (time.monotonic() - last_print > 2 or run.step == run.steps_total)):
                 last_print = time.monotonic()
                 m = runs.metrics([run.id]).iloc[-1]
                 eta = run.eta_seconds()
+                left = f"  ETA {format_duration(eta)}" if eta is not None else ""
                 print(f"  step {run.step:>5}/{run.steps_total}  loss {m.loss:.4f}  acc {m.accuracy:.3f}  "
-                      f"{m.step_time * 1000:.0f} ms/step" + (f"  ETA {format_duration(eta)}" if eta is not None else ""), flush=True)
+                      f"{m.step_time * 1000:.0f} ms/step{left}", flush=True)
     except KeyboardInterrupt:
         print("  cancelling…", flush=True)
-        runs.request_cancel(run.id)
-        for run in follow(store, run.id):
+        runs.request_cancel(run_id)
+        for _ in follow(store, run_id):
             pass
-    return _print_run_summary(runs.get(run.id))
+    return _print_run_summary(runs.get(run_id))
 
 
 def _print_run_summary(run) -> int:
+    from .probes import RunStatus
+
     print(f"run {run.id}: {run.status}" + (f" — {run.error}" if run.error else ""))
     s = run.summary
     if s:
+        aux = ", aux heads included)" if run.spec.aux_heads else ")"
         rows = [
-            ("device", f"{s['device_name']} ({s['precision']}{', channels_last' if s['channels_last'] else ''})"),
-            ("steps", f"{s['steps_done']}/{s['steps_total']}"),
-            ("params", f"{s['params']:,}"), ("MACs / image", f"{s['macs_per_image']:,} (forward" + (", aux heads included)" if run.spec.aux_heads else ")")),
-            ("throughput", f"{s['images_per_s']:.1f} images/s" if s["images_per_s"] else "-"),
-            ("time per step", f"{s['time_per_step'] * 1000:.1f} ms (median after warm-up)" if s["time_per_step"] else "-"),
-            ("peak memory", f"{s['peak_memory_bytes'] / 2**20:,.0f} MB ({s['peak_memory_kind']})"),
-            ("final loss", f"{s['final_loss']:.4f}" if s["final_loss"] is not None else "-"),
-            ("train accuracy", f"{s['train_accuracy']:.3f}" if s["train_accuracy"] is not None else "-"),
-            ("held-out accuracy", f"{s['heldout_accuracy']:.3f}" if s["heldout_accuracy"] is not None else "-"),
-            ("MACs/s achieved", f"{s['achieved_macs_per_s']:.3g} = {s['matmul_fraction']:.1%} of the measured matmul rate "
-                                f"{s['matmul_macs_per_s']:.3g}" if s["matmul_fraction"] else "-"),
+            ("device", f"{s.device_name} ({s.precision}{', channels_last' if s.channels_last else ''})"),
+            ("steps", f"{s.steps_done}/{s.steps_total}"),
+            ("params", f"{s.params:,}"), ("MACs / image", f"{s.macs_per_image:,} (forward{aux}"),
+            ("throughput", f"{s.images_per_s:.1f} images/s" if s.images_per_s else "-"),
+            ("time per step", f"{s.time_per_step * 1000:.1f} ms (median after warm-up)" if s.time_per_step else "-"),
+            ("peak memory", f"{s.peak_memory_bytes / 2**20:,.0f} MB ({s.peak_memory_kind})"),
+            ("final loss", f"{s.final_loss:.4f}" if s.final_loss is not None else "-"),
+            ("train accuracy", f"{s.train_accuracy:.3f}" if s.train_accuracy is not None else "-"),
+            ("held-out accuracy", f"{s.heldout_accuracy:.3f}" if s.heldout_accuracy is not None else "-"),
+            ("MACs/s achieved", f"{s.achieved_macs_per_s:.3g} = {s.matmul_fraction:.1%} of the measured matmul rate "
+                                f"{s.matmul_macs_per_s:.3g}" if s.matmul_fraction else "-"),
         ]
         for k, v in rows:
             print(f"  {k:<18} {v}")
-    return 0 if run.status == "done" else 1
+    return 0 if run.status == RunStatus.DONE else 1
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

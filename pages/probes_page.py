@@ -8,13 +8,16 @@ import streamlit as st
 
 from inception_explorer.analysis import viz
 from inception_explorer.ui.cached import network_choices, store
+from inception_explorer.ui.choices import preset
+from inception_explorer.ui.widgets import pick_networks
 from inception_explorer.errors import SpecError
-from inception_explorer.probes import ProbeConfig, RunLog, data_root, dispatch, submit
+from inception_explorer.probes import (
+    ACTIVE, DataError, ProbeConfig, QueueFull, RunLog, RunStatus, dispatch, submit,
+)
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
-from inception_explorer.probes.data import DataError
-from inception_explorer.probes.records import QueueFull
-from inception_explorer.probes.runner import where_probes_run
 from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
+from inception_explorer.probes.runner import where_probes_run
+from inception_explorer.settings import settings
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
 
@@ -39,8 +42,8 @@ except StoreError as exc:
 choices = network_choices(include_build=True)
 
 with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
-    picked = st.multiselect("Networks (one probe each, same settings)", list(choices),
-                            default=["preset googlenet", "preset inception_v2"], key="probes.picked")
+    picked = pick_networks("Networks (one probe each, same settings)", choices,
+                           default=[preset("googlenet"), preset("inception_v2")], key="probes.picked")
     c1, c2, c3, c4 = st.columns(4)
     steps = c1.number_input("Steps", 1, 100_000, 200, key="probes.steps")
     batch = c2.number_input("Batch size", 1, 4096, 32, key="probes.batch")
@@ -58,14 +61,16 @@ with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
         data = {"source": "synthetic", "num_classes": classes}
     else:
         folder = d2.text_input("Folder (class sub-folders of images)", key="probes.folder",
-                               help=f"A path under the data root {data_root()}; nothing outside it is read.")
+                               help=f"A path under the data root {settings().data_root}; nothing outside it is "
+                                    "read.")
         data = {"source": "folder", "folder": folder}
     device = d3.selectbox("Device", ["auto", "cpu", "cuda"], key="probes.device")
     base = st.selectbox("Recipe", list(RECIPES), key="probes.recipe")
     r = RECIPES[base]
     k = f"probes.r{list(RECIPES).index(base)}."  # switching the recipe resets the switches below to its values
     e1, e2, e3, e4 = st.columns(4)
-    optimizer = e1.selectbox("Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer), key=k + "opt")
+    optimizer = e1.selectbox("Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer),
+                             key=k + "opt")
     lr = e2.number_input("Learning rate", 1e-5, 10.0, r.lr, format="%.4f", key=k + "lr")
     smoothing = e3.number_input("Label smoothing ε", 0.0, 0.9, r.label_smoothing, step=0.05, key=k + "ls",
                                 help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.")
@@ -74,7 +79,8 @@ with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
     aux = f1.toggle("Aux heads (weight 0.3)", False, key=k + "aux", help="[G] §5 (both papers train with them). Off "
                     "by default because they need room: GoogLeNet's fit from about 96 px, Inception-v2/v3's from about "
                     "299 px; a network whose aux head does not fit is refused with the reason.")
-    bn_aux = f2.toggle("BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux", help="[R] §10: batch-normalise the aux head's FC layer.")
+    bn_aux = f2.toggle("BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux",
+                       help="[R] §10: batch-normalise the aux head's FC layer.")
     amp = f3.toggle("Mixed precision (CUDA)", r.mixed_precision, key=k + "amp")
     channels_last = f4.toggle("channels_last (CUDA)", r.channels_last, key=k + "cl")
     seed = f5.number_input("Seed", 0, 2**31 - 1, 0, key="probes.seed")
@@ -95,23 +101,23 @@ if go:
         config = None
     if config is not None and not picked:
         st.warning("Pick at least one network.")
-    for label in picked if config is not None else []:
+    for choice in picked if config is not None else []:
         try:
-            run = submit(store(), ModelSpec.from_json(choices[label]), config,
-                         label=label.removeprefix("preset ").removeprefix("variant "), workspace=WS)
+            run = submit(store(), ModelSpec.from_json(choices[choice]), config, label=choice.name, workspace=WS)
             st.toast(f"{run.label}: {run.status}")
         except QueueFull as exc:
-            st.warning(f"**{label}** was not queued: {exc}")
+            st.warning(f"**{choice.label}** was not queued: {exc}")
         except (SpecError, DataError, StoreError) as exc:
-            st.error(f"**{label}** cannot be probed with these settings: {exc}")
+            st.error(f"**{choice.label}** cannot be probed with these settings: {exc}")
 
-active_now = bool(runs.list(workspace=WS, statuses=("queued", "starting", "running"), limit=1))
+WAITING = (RunStatus.QUEUED, *ACTIVE)
+active_now = bool(runs.list(workspace=WS, statuses=WAITING, limit=1))
 
 
 @st.fragment(run_every=1.0 if active_now else None)
 def live_runs() -> None:
     dispatch(store())
-    active = runs.list(workspace=WS, statuses=("queued", "starting", "running"))
+    active = runs.list(workspace=WS, statuses=WAITING)
     if not active:
         if active_now:
             st.rerun()  # the last probe just ended: refresh the whole page once, and stop polling
@@ -139,7 +145,7 @@ if not all_runs:
     st.info("No probes yet: pick networks above and start some. A few hundred steps of a 0.25-width network at "
             "128 px take a few minutes on a CPU.")
     st.stop()
-table = runs_table(all_runs, {r.id: runs.queue_position(r) for r in all_runs if r.status == "queued"})
+table = runs_table(all_runs, {r.id: runs.queue_position(r) for r in all_runs if r.status == RunStatus.QUEUED})
 st.dataframe(table.drop(columns=["error"]), hide_index=True, width="stretch",
              column_config={"images/s": st.column_config.NumberColumn(format="%.1f"),
                             "ms/step": st.column_config.NumberColumn(format="%.1f"),
@@ -151,13 +157,14 @@ st.dataframe(table.drop(columns=["error"]), hide_index=True, width="stretch",
                             "params": st.column_config.NumberColumn(format="localized"),
                             "MACs/image": st.column_config.NumberColumn(format="localized")})
 for run in all_runs:
-    if run.status == "failed":
+    if run.status == RunStatus.FAILED:
         st.error(f"**{run.label}** ({run.id}) failed: {run.error}")
 
 st.subheader("Compare runs")
 labels = {r.id: f"{r.label} · {r.id[:6]}" for r in all_runs}
 kept = [i for i in st.session_state.get("probes.compare", []) if i in labels]
-st.session_state["probes.compare"] = kept or [r.id for r in all_runs if r.status == "done"][:4]  # until the user picks
+# until the user picks, the newest finished runs
+st.session_state["probes.compare"] = kept or [r.id for r in all_runs if r.status == RunStatus.DONE][:4]
 chosen = st.multiselect("Runs", list(labels), format_func=labels.get, key="probes.compare")
 if chosen:
     chosen_runs = [r for r in all_runs if r.id in chosen]

@@ -20,6 +20,8 @@ from inception_explorer.store import Store
 from helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, ServerDidNotStart, streamlit_process
 from probe_helpers import wait_for
 
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = ROOT / "test-artifacts"
 
 

@@ -102,6 +102,7 @@ def _located(exc: SpecError) -> bool:
     return bool(exc.problems) and all(p.message for p in exc.problems)
 
 
+@pytest.mark.slow
 @settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hostile_specs())
 def test_hostile_specs_end_in_located_errors_through_library_and_app_import(case):
@@ -124,6 +125,7 @@ def test_hostile_specs_end_in_located_errors_through_library_and_app_import(case
         assert str(exc)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                   HealthCheck.function_scoped_fixture])
 @given(hostile_specs())
@@ -168,6 +170,7 @@ def test_giant_but_valid_networks_are_refused_by_the_budget(monkeypatch):
         check_budget(get_preset("googlenet"))
 
 
+@pytest.mark.slow
 def test_report_the_outcomes():
     """Runs last in this module: prints what the generated specs came to (the figures for the issue note). Run alone
     (``pytest tests/test_hostile_specs.py::test_report_the_outcomes``), it generates the library's cases itself."""

@@ -7,14 +7,13 @@ import sys
 import time
 
 import pytest
+from probe_helpers import config, store, wait_for  # noqa: F401  (store is a fixture)
 
 from inception_explorer.errors import SpecError
+from inception_explorer.probes import ACTIVE, DataError, RunLog, RunStatus, follow, reap, submit
+from inception_explorer.settings import DATA_ROOT, HOME, MAX_WAITING_PER_WORKSPACE
 from inception_explorer.spec.presets import get_preset
-from inception_explorer.probes import ProbeConfig, RunLog, dispatch, follow, reap, submit
-from inception_explorer.probes.data import DataError
-from inception_explorer.probes.records import FAILED, QUEUED, RUNNING
 from inception_explorer.store import Store
-from probe_helpers import config, store, wait_for  # noqa: F401  (store is a fixture)
 
 GOOGLENET = get_preset("googlenet")
 
@@ -25,20 +24,20 @@ def worker_pid(run) -> int:
 
 def test_a_probe_runs_in_its_own_process_to_done_and_survives_a_new_store(store):
     run = submit(store, GOOGLENET, config(8), label="my googlenet")
-    assert run.status in ("starting", "running") and run.worker.startswith("local:")
+    assert run.status in ACTIVE and run.worker.startswith("local:")
     assert worker_pid(run) != os.getpid()
     assert os.getsid(worker_pid(run)) != os.getsid(0)  # its own session: not in the server's process group
     final = list(follow(store, run.id, poll=0.2))[-1]
-    assert final.status == "done", final.error
+    assert final.status == RunStatus.DONE, final.error
     again = RunLog(Store(store.path))  # a new connection, as after a server restart
     run = again.get(run.id)
-    assert run.status == "done" and run.label == "my googlenet" and run.step == 8
+    assert run.status == RunStatus.DONE and run.label == "my googlenet" and run.step == 8
     m = again.metrics([run.id])
     assert m["step"].tolist() == list(range(1, 9))
     assert m["loss"].notna().all() and (m["loss"] > 0).all()
     s = run.summary
-    assert s["steps_done"] == 8 and s["images_per_s"] > 0 and s["peak_memory_bytes"] > 0
-    assert 0 < s["matmul_fraction"] < 1.5 and again.matmul_rate(s["device_name"], "fp32") == s["matmul_macs_per_s"]
+    assert s.steps_done == 8 and s.images_per_s > 0 and s.peak_memory_bytes > 0
+    assert 0 < s.matmul_fraction < 1.5 and again.matmul_rate(s.device_name, "fp32") == s.matmul_macs_per_s
     # the snapshot is what was trained, whatever happens to the variant later
     assert run.spec.input_size == (32, 32) and run.spec.num_classes == 4 and run.config.steps == 8
 
@@ -46,7 +45,7 @@ def test_a_probe_runs_in_its_own_process_to_done_and_survives_a_new_store(store)
 def test_a_bad_probe_is_refused_before_it_is_queued(store, tmp_path, monkeypatch):
     with pytest.raises(SpecError, match="does not fit"):
         submit(store, GOOGLENET, config(5, recipe={"aux_heads": True}))
-    monkeypatch.setenv("INCEPTION_EXPLORER_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv(DATA_ROOT, str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     with pytest.raises(DataError, match="outside the data root"):
         submit(store, GOOGLENET, config(5, data={"source": "folder", "folder": "../.."}))
@@ -58,17 +57,17 @@ def test_the_queue_runs_one_probe_per_device_in_order_and_says_where_each_waits(
     first = submit(store, GOOGLENET, config(400))
     second = submit(store, GOOGLENET, config(3))
     third = submit(store, GOOGLENET, config(3))
-    assert runs.get(second.id).status == QUEUED and runs.get(third.id).status == QUEUED
+    assert runs.get(second.id).status == RunStatus.QUEUED and runs.get(third.id).status == RunStatus.QUEUED
     assert runs.queue_position(runs.get(second.id)) == 1 and runs.queue_position(runs.get(third.id)) == 2
     assert runs.queue_position(runs.get(first.id)) is None
     runs.request_cancel(third.id)  # a queued run is cancelled at once
-    assert runs.get(third.id).status == "cancelled"
+    assert runs.get(third.id).status == RunStatus.CANCELLED
     wait_for(lambda: runs.get(first.id).step > 0, 60, "the first run to make a step")
     runs.request_cancel(first.id)
     # the first worker exits and starts the next queued run itself: nobody else dispatches here
-    wait_for(lambda: runs.get(second.id).status != QUEUED, 30, "the second run to leave the queue")
+    wait_for(lambda: runs.get(second.id).status != RunStatus.QUEUED, 30, "the second run to leave the queue")
     final = list(follow(store, second.id, poll=0.2))[-1]
-    assert final.status == "done" and runs.get(first.id).status == "cancelled"
+    assert final.status == RunStatus.DONE and runs.get(first.id).status == RunStatus.CANCELLED
     assert runs.get(first.id).started < runs.get(second.id).started
 
 
@@ -78,21 +77,21 @@ def test_cancel_stops_a_running_probe_within_seconds_and_keeps_its_metrics(store
     wait_for(lambda: runs.get(run.id).step >= 3, 60, "a few steps")
     asked = time.time()
     runs.request_cancel(run.id)
-    wait_for(lambda: runs.get(run.id).status == "cancelled", 5, "the cancel")
+    wait_for(lambda: runs.get(run.id).status == RunStatus.CANCELLED, 5, "the cancel")
     took = time.time() - asked
     print(f"cancel took {took:.2f} s")
     done = runs.get(run.id)
-    assert took < 5 and done.summary["cancelled"] and 3 <= done.summary["steps_done"] < 5000
-    assert len(runs.metrics([run.id])) == done.summary["steps_done"]
+    assert took < 5 and done.summary.cancelled and 3 <= done.summary.steps_done < 5000
+    assert len(runs.metrics([run.id])) == done.summary.steps_done
 
 
 def test_a_killed_worker_is_marked_failed_with_the_reason(store):
     runs = RunLog(store)
     run = submit(store, GOOGLENET, config(5000))
-    wait_for(lambda: runs.get(run.id).status == RUNNING, 60, "the run to start")
+    wait_for(lambda: runs.get(run.id).status == RunStatus.RUNNING, 60, "the run to start")
     os.kill(worker_pid(runs.get(run.id)), signal.SIGKILL)
     killed = time.time()
-    wait_for(lambda: reap(store) or runs.get(run.id).status == FAILED, 5, "the dead run to be marked")
+    wait_for(lambda: reap(store) or runs.get(run.id).status == RunStatus.FAILED, 5, "the dead run to be marked")
     print(f"marked failed {time.time() - killed:.2f} s after SIGKILL")
     assert "killed by SIGKILL" in runs.get(run.id).error
 
@@ -122,11 +121,12 @@ def test_a_run_whose_process_is_gone_after_a_restart_is_marked_failed(store):
 
 
 def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "inception_explorer", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-m", "inception_explorer", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
 
 
 def test_the_cli_trains_a_probe_lists_it_and_refuses_bad_input(tmp_path):
-    env = {**os.environ, "INCEPTION_EXPLORER_HOME": str(tmp_path / "home"), "INCEPTION_EXPLORER_DATA_ROOT": str(tmp_path)}
+    env = {**os.environ, HOME: str(tmp_path / "home"), DATA_ROOT: str(tmp_path)}
     r = cli("probe", "googlenet", "--steps", "5", "--image-size", "32", "--batch", "4", "--width", "0.125",
             "--no-aux", "--classes", "4", "--device", "cpu", "--threads", "1", env=env)
     assert r.returncode == 0, r.stderr
@@ -151,9 +151,9 @@ def test_fair_order_is_round_robin_over_workspaces():
 
 
 def test_the_queue_serves_workspaces_in_turn_and_limits_each(store, monkeypatch):
-    from inception_explorer.probes.records import QueueFull
+    from inception_explorer.probes import QueueFull
 
-    monkeypatch.setenv("INCEPTION_EXPLORER_MAX_WAITING_PER_WORKSPACE", "3")
+    monkeypatch.setenv(MAX_WAITING_PER_WORKSPACE, "3")
     runs = RunLog(store)
     a = [runs.create("a", GOOGLENET, config(3), "cpu", workspace="alice") for _ in range(3)]
     with pytest.raises(QueueFull, match="limit is 3"):

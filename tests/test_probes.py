@@ -1,18 +1,18 @@
 """Training probes in-process: data, loss formulas, the prepared spec, the loop's measurements and failures."""
 
 import math
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from inception_explorer.errors import SpecError
-from inception_explorer.spec.presets import get_preset
-from inception_explorer.probes import DataError, ImageFolderData, ProbeConfig, ProbeFailed, SyntheticShapes, prepare_spec, train_probe
+from inception_explorer.probes import DataError, ProbeConfig, ProbeFailed
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE, default_recipe
-from inception_explorer.probes.data import resolve_under_root
+from inception_explorer.probes.data import ImageFolderData, SyntheticShapes, resolve_under_root
 from inception_explorer.probes.loss import probe_loss, smoothed_cross_entropy
+from inception_explorer.probes.train import prepare_spec, train_probe
+from inception_explorer.spec.presets import get_preset
 
 CPU = torch.device("cpu")
 
@@ -129,20 +129,45 @@ def test_a_file_that_is_not_an_image_fails_with_its_name(tmp_path):
 # ---- loss ------------------------------------------------------------------------------------------------------
 
 
+def _smoothed_by_hand(logits: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
+    """[R] §7 written out: q'(k) = (1 - eps) delta_{k,y} + eps / K, loss = -sum_k q'(k) log p(k), batch mean."""
+    n, k = logits.shape
+    p = logits.double().softmax(1)
+    q = torch.full((n, k), eps / k, dtype=torch.float64)
+    q[torch.arange(n), target] += 1 - eps
+    return -(q * p.log()).sum(1).mean()
+
+
 def test_label_smoothing_is_the_formula_of_rethinking_section_7():
     g = torch.Generator().manual_seed(0)
     logits, target = torch.randn(6, 5, generator=g), torch.tensor([0, 1, 2, 3, 4, 0])
-    eps, k = 0.1, 5
-    p = logits.softmax(1)
-    q = torch.full((6, k), eps / k)
-    q[torch.arange(6), target] += 1 - eps  # q'(k) = (1 - eps) delta + eps / K
-    expected = -(q * p.log()).sum(1).mean()
-    assert torch.allclose(smoothed_cross_entropy(logits, target, eps), expected, atol=1e-6)
-    assert torch.allclose(smoothed_cross_entropy(logits, target, eps), F.cross_entropy(logits, target, label_smoothing=eps), atol=1e-6)
+    eps = 0.1
+    expected = _smoothed_by_hand(logits, target, eps)
+    assert torch.allclose(smoothed_cross_entropy(logits, target, eps).double(), expected, atol=1e-6)
+    assert torch.allclose(smoothed_cross_entropy(logits, target, 0.0).double(), _smoothed_by_hand(logits, target, 0.0),
+                          atol=1e-6)
     assert torch.allclose(smoothed_cross_entropy(logits, target, 0.0), F.cross_entropy(logits, target))
     # smoothing pulls a confident correct prediction's loss up: the target is no longer one-hot
-    confident = torch.tensor([[10.0, 0, 0, 0, 0]])
-    assert smoothed_cross_entropy(confident, torch.tensor([0]), eps) > smoothed_cross_entropy(confident, torch.tensor([0]), 0.0) + 0.1
+    confident, zero = torch.tensor([[10.0, 0, 0, 0, 0]]), torch.tensor([0])
+    assert smoothed_cross_entropy(confident, zero, eps) > smoothed_cross_entropy(confident, zero, 0.0) + 0.1
+    # the loss is fp32 whatever the logits' dtype (autocast gives bf16 logits on CUDA)
+    half = smoothed_cross_entropy(logits.bfloat16(), target, eps)
+    assert half.dtype == torch.float32
+    assert torch.allclose(half.double(), _smoothed_by_hand(logits.bfloat16().float(), target, eps), atol=1e-6)
+
+
+def test_smoothed_aux_losses_are_weighted_as_the_formula_says():
+    """With label smoothing and two aux heads: total = H(q', p_main) + sum_i w_i H(q', p_aux_i), by hand."""
+    g = torch.Generator().manual_seed(2)
+    main, aux1, aux2 = (torch.randn(5, 7, generator=g) for _ in range(3))
+    y = torch.tensor([0, 6, 3, 3, 1])
+    eps, weights = 0.1, {"aux1": 0.3, "aux2": 0.5}
+    loss = probe_loss(main, {"aux1": aux1, "aux2": aux2}, y, weights, label_smoothing=eps)
+    by_hand_main = _smoothed_by_hand(main, y, eps)
+    by_hand_aux = 0.3 * _smoothed_by_hand(aux1, y, eps) + 0.5 * _smoothed_by_hand(aux2, y, eps)
+    assert torch.allclose(loss.main.double(), by_hand_main, atol=1e-6)
+    assert torch.allclose(loss.aux.double(), by_hand_aux, atol=1e-6)
+    assert torch.allclose(loss.total.double(), by_hand_main + by_hand_aux, atol=1e-6)
 
 
 def test_aux_heads_add_their_loss_times_their_weight():
@@ -178,7 +203,8 @@ def test_a_googlenet_forward_pass_gives_the_weighted_aux_loss():
 
 def test_prepare_spec_applies_size_classes_width_and_the_aux_switches():
     v3 = get_preset("inception_v3")
-    spec = prepare_spec(v3, tiny_config(image_size=299, width_multiplier=0.5, recipe={"aux_heads": True, "bn_auxiliary": True}), 7)
+    config = tiny_config(image_size=299, width_multiplier=0.5, recipe={"aux_heads": True, "bn_auxiliary": True})
+    spec = prepare_spec(v3, config, 7)
     assert spec.input_size == (299, 299) and spec.num_classes == 7
     assert spec.stages[0].blocks[0].layer().out_channels == 16  # Conv2d_1a_3x3: 32 channels x 0.5
     assert spec.aux_heads[0].bn_fc is True and spec.aux_heads[0].conv_channels == 64
@@ -204,7 +230,8 @@ def test_default_recipes_follow_the_papers():
     assert GOOGLENET_RECIPE.optimizer == "sgd" and GOOGLENET_RECIPE.momentum == 0.9
     r = default_recipe(get_preset("inception_v3"))
     assert r == RETHINKING_RECIPE
-    assert (r.optimizer, r.rmsprop_decay, r.rmsprop_eps, r.label_smoothing, r.clip_grad_norm) == ("rmsprop", 0.9, 1.0, 0.1, 2.0)
+    assert (r.optimizer, r.rmsprop_decay, r.rmsprop_eps, r.label_smoothing, r.clip_grad_norm) == (
+        "rmsprop", 0.9, 1.0, 0.1, 2.0)
 
 
 def test_bad_config_values_are_located():
@@ -241,7 +268,8 @@ def test_probes_are_reproducible_on_cpu():
     runs = []
     for _ in range(2):
         steps = []
-        train_probe(spec, config.model_copy(update={"image_size": 80}), SyntheticShapes(4, 80, seed=5), CPU, on_step=steps.append)
+        train_probe(spec, config.model_copy(update={"image_size": 80}), SyntheticShapes(4, 80, seed=5), CPU,
+                    on_step=steps.append)
         runs.append([m.loss for m in steps])
     assert runs[0] == runs[1]
 
@@ -259,14 +287,16 @@ def test_should_stop_ends_the_run_early_and_keeps_what_was_measured():
     config = tiny_config(steps=50)
     spec = prepare_spec(get_preset("googlenet"), config, 4)
     steps = []
-    summary = train_probe(spec, config, SyntheticShapes(4, 32), CPU, on_step=steps.append, should_stop=lambda: len(steps) >= 3)
+    summary = train_probe(spec, config, SyntheticShapes(4, 32), CPU, on_step=steps.append,
+                          should_stop=lambda: len(steps) >= 3)
     assert summary.cancelled and summary.steps_done == 3 and len(steps) == 3
     assert summary.heldout_accuracy is None and summary.images_per_s > 0
 
 
 @pytest.mark.parametrize("error", [
     torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 1 bytes"),
 ])
 def test_out_of_memory_gives_the_message_with_batch_and_device(monkeypatch, error):
     import inception_explorer.probes.train as train
@@ -309,8 +339,11 @@ def test_a_diverging_loss_fails_with_advice():
 def test_width_multiplier_scales_the_cost():
     from inception_explorer.analysis.costs import count
 
-    full = count(prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=1.0), 10)).totals.params
-    half = count(prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=0.5), 10)).totals.params
+    def params(width: float) -> int:
+        return count(prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=width),
+                                  10)).totals.params
+
+    full, half = params(1.0), params(0.5)
     assert 0.2 < half / full < 0.3  # convolutions' weights scale with both widths: about a quarter
 
 
@@ -318,8 +351,10 @@ def test_width_multiplier_scales_the_cost():
 def test_a_probe_on_cuda_uses_mixed_precision_and_channels_last():
     config = tiny_config(steps=3, device="cuda", batch_size=8, image_size=96, recipe={"aux_heads": True})
     spec = prepare_spec(get_preset("inception_v3"), config.model_copy(update={"image_size": 299}), 4)
-    summary = train_probe(spec, config.model_copy(update={"image_size": 299}), SyntheticShapes(4, 299), torch.device("cuda"))
+    summary = train_probe(spec, config.model_copy(update={"image_size": 299}), SyntheticShapes(4, 299),
+                          torch.device("cuda"))
     assert summary.precision in ("bf16 autocast", "fp16 autocast") and summary.channels_last
     assert summary.peak_memory_kind == "torch.cuda.max_memory_allocated" and summary.peak_memory_bytes > 0
-    fp32 = config.model_copy(update={"image_size": 299, "recipe": config.recipe.model_copy(update={"mixed_precision": False, "channels_last": False})})
+    fp32_recipe = config.recipe.model_copy(update={"mixed_precision": False, "channels_last": False})
+    fp32 = config.model_copy(update={"image_size": 299, "recipe": fp32_recipe})
     assert train_probe(spec, fp32, SyntheticShapes(4, 299), torch.device("cuda")).precision == "fp32"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from inception_explorer.probes import RunLog, reap
+from inception_explorer.probes import ACTIVE, RunLog, RunStatus, reap
+from inception_explorer.settings import DATA_ROOT, HOME, PROBES_PER_DEVICE
 from inception_explorer.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -15,17 +16,17 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
-    monkeypatch.setenv("INCEPTION_EXPLORER_PROBES_PER_DEVICE", "1")
+    monkeypatch.setenv(HOME, str(tmp_path))
+    monkeypatch.setenv(PROBES_PER_DEVICE, "1")
     from inception_explorer.ui import cached
 
     cached.store.clear()
     yield tmp_path
     store = Store(tmp_path / "store.sqlite")
-    for run in RunLog(store).list(statuses=("queued", "starting", "running")):
+    for run in RunLog(store).list(statuses=(RunStatus.QUEUED, *ACTIVE)):
         RunLog(store).request_cancel(run.id)
     deadline = time.time() + 15
-    while RunLog(store).list(statuses=("starting", "running")) and time.time() < deadline:
+    while RunLog(store).list(statuses=ACTIVE) and time.time() < deadline:
         time.sleep(0.2)
         reap(store)
     cached.store.clear()
@@ -61,10 +62,10 @@ def test_two_probes_queue_run_and_compare(home):
     other = _probes_page()  # another student's session sees none of these runs
     assert other.session_state["workspace"] != at.session_state["workspace"]
     assert other.info and "No probes yet" in other.info[0].value
-    assert runs[0].status == "queued" and runs[1].status in ("starting", "running")
+    assert runs[0].status == RunStatus.QUEUED and runs[1].status in ACTIVE
     assert any("1 in line" in str(v) for v in at.dataframe[0].value["status"])  # the waiting run says so
     deadline = time.time() + 180
-    while any(r.status != "done" for r in RunLog(Store(home / "store.sqlite")).list()):
+    while any(r.status != RunStatus.DONE for r in RunLog(Store(home / "store.sqlite")).list()):
         assert time.time() < deadline, "probes did not finish"
         time.sleep(1)
     at.run()  # as the polling fragment / a reload would
@@ -89,10 +90,10 @@ def test_cancel_from_the_page_stops_a_running_probe(home):
     at.run()
     at.button(key=f"probes.cancel.{run.id}").click().run()
     deadline = time.time() + 10
-    while RunLog(store).get(run.id).status != "cancelled":
+    while RunLog(store).get(run.id).status != RunStatus.CANCELLED:
         assert time.time() < deadline, "cancel not honoured"
         time.sleep(0.2)
-    assert RunLog(store).get(run.id).summary["steps_done"] >= 2
+    assert RunLog(store).get(run.id).summary.steps_done >= 2
 
 
 def test_settings_that_cannot_work_show_a_message_and_start_nothing(home):
@@ -108,7 +109,7 @@ def test_settings_that_cannot_work_show_a_message_and_start_nothing(home):
 
 
 def test_a_folder_outside_the_data_root_is_refused(home, monkeypatch):
-    monkeypatch.setenv("INCEPTION_EXPLORER_DATA_ROOT", str(home / "data"))
+    monkeypatch.setenv(DATA_ROOT, str(home / "data"))
     (home / "data").mkdir()
     at = _probes_page()
     at.multiselect(key="probes.picked").set_value(["preset googlenet"])

@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
+from probe_helpers import config, store, wait_for  # noqa: F401  (store is a fixture)
 
 from inception_explorer.errors import SpecError
-from inception_explorer.spec.presets import get_preset
-from inception_explorer.probes import RunLog, follow, submit
-from inception_explorer.probes.config import RAY_ADDRESS_ENV, RAY_DEVICE, RAY_MAX_RUNNING_ENV
+from inception_explorer.probes import RunLog, RunStatus, follow, submit
+from inception_explorer.probes.config import RAY_DEVICE
 from inception_explorer.probes.ray_runner import ClusterError, task_options
 from inception_explorer.probes.runner import check, log_path, where_probes_run
-from probe_helpers import config, store, wait_for  # noqa: F401  (store is a fixture)
+from inception_explorer.settings import RAY_ADDRESS, RAY_MAX_RUNNING
+from inception_explorer.spec.presets import get_preset
 
 GOOGLENET = get_preset("googlenet")
 RAY = Path(sys.executable).with_name("ray")
@@ -70,8 +71,8 @@ def ray_cluster():
 
 @pytest.fixture
 def on_ray(ray_cluster, monkeypatch):
-    monkeypatch.setenv(RAY_ADDRESS_ENV, ray_cluster)
-    monkeypatch.setenv(RAY_MAX_RUNNING_ENV, "2")
+    monkeypatch.setenv(RAY_ADDRESS, ray_cluster)
+    monkeypatch.setenv(RAY_MAX_RUNNING, "2")
     return ray_cluster
 
 
@@ -92,21 +93,21 @@ def test_a_probe_on_ray_trains_exactly_like_a_local_one(store, on_ray, monkeypat
     remote = submit(store, GOOGLENET, probe, label="on ray")
     assert remote.device == RAY_DEVICE
     remote = _finish(store, remote.id)
-    assert remote.status == "done", f"{remote.error}\n{_log(store, remote.id)}"
+    assert remote.status == RunStatus.DONE, f"{remote.error}\n{_log(store, remote.id)}"
     assert re.search(r"running on Ray node [\d.]+, pid \d+, cpu", _log(store, remote.id))
 
-    monkeypatch.delenv(RAY_ADDRESS_ENV)
+    monkeypatch.delenv(RAY_ADDRESS)
     local = _finish(store, submit(store, GOOGLENET, probe, label="local").id)
-    assert local.status == "done" and local.device == "cpu"
+    assert local.status == RunStatus.DONE and local.device == "cpu"
 
     m = RunLog(store).metrics([remote.id, local.id])
     on_ray_losses = m[m.run_id == remote.id]["loss"].tolist()
     local_losses = m[m.run_id == local.id]["loss"].tolist()
     assert len(on_ray_losses) == 12 and on_ray_losses == pytest.approx(local_losses, rel=1e-6)
-    assert remote.summary["steps_done"] == 12 and remote.summary["images_per_s"] > 0
-    assert remote.summary["final_loss"] == pytest.approx(local.summary["final_loss"], rel=1e-6)
+    assert remote.summary.steps_done == 12 and remote.summary.images_per_s > 0
+    assert remote.summary.final_loss == pytest.approx(local.summary.final_loss, rel=1e-6)
     # The rate the task measured on the node is kept, as a local worker keeps its own.
-    assert RunLog(store).matmul_rate(remote.summary["device_name"], "fp32") == remote.summary["matmul_macs_per_s"]
+    assert RunLog(store).matmul_rate(remote.summary.device_name, "fp32") == remote.summary.matmul_macs_per_s
 
 
 def test_cancel_reaches_the_task_on_ray_and_keeps_its_metrics(store, on_ray):
@@ -117,10 +118,10 @@ def test_cancel_reaches_the_task_on_ray_and_keeps_its_metrics(store, on_ray):
     run = wait_for(lambda: (r := RunLog(store).get(run.id)).is_finished and r, 15, "the cancel to take")
     took = time.time() - t
     print(f"\ncancel on Ray took {took:.2f} s")
-    assert run.status == "cancelled" and took < 8
+    assert run.status == RunStatus.CANCELLED and took < 8
     m = RunLog(store).metrics([run.id])
     assert len(m) >= 3 and m["step"].tolist() == list(range(1, len(m) + 1))
-    assert run.summary is None or run.summary["cancelled"]
+    assert run.summary is None or run.summary.cancelled
 
 
 def test_a_ray_worker_that_dies_fails_its_run_and_the_other_run_goes_on(store, on_ray):
@@ -131,34 +132,35 @@ def test_a_ray_worker_that_dies_fails_its_run_and_the_other_run_goes_on(store, o
     wait_for(lambda: RunLog(store).get(doomed.id).step >= 2, 60, "the doomed probe to make 2 steps")
     os.kill(int(found.group(1)), signal.SIGKILL)
     t = time.time()
-    doomed = wait_for(lambda: (r := RunLog(store).get(doomed.id)).is_finished and r, 15, "the dead worker's run to fail")
+    doomed = wait_for(lambda: (r := RunLog(store).get(doomed.id)).is_finished and r, 15,
+                      "the dead worker's run to fail")
     took = time.time() - t
     print(f"\nkilled Ray worker -> run failed in {took:.2f} s: {doomed.error}")
-    assert doomed.status == "failed" and took < 5
+    assert doomed.status == RunStatus.FAILED and took < 5
     assert "Ray worker" in doomed.error and "died" in doomed.error
     assert len(RunLog(store).metrics([doomed.id])) >= 2  # what it measured before it died stays
     other = _finish(store, other.id)
-    assert other.status == "done" and other.step == 40, other.error
+    assert other.status == RunStatus.DONE and other.step == 40, other.error
 
 
 def test_a_cluster_without_a_gpu_refuses_a_cuda_probe_with_the_reason(store, on_ray):
     run = _finish(store, submit(store, GOOGLENET, config(5, device="cuda")).id)
-    assert run.status == "failed" and "Ray cluster has no GPU" in run.error
+    assert run.status == RunStatus.FAILED and "Ray cluster has no GPU" in run.error
 
 
 def test_an_unreachable_cluster_fails_the_run_quickly_with_the_address(store, monkeypatch):
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
-    monkeypatch.setenv(RAY_ADDRESS_ENV, address)
+    monkeypatch.setenv(RAY_ADDRESS, address)
     t = time.time()
     run = _finish(store, submit(store, GOOGLENET, config(5)).id, timeout=60)
-    assert run.status == "failed" and f"could not reach the Ray cluster at {address}" in run.error
+    assert run.status == RunStatus.FAILED and f"could not reach the Ray cluster at {address}" in run.error
     assert time.time() - t < 30
 
 
 def test_ray_is_chosen_by_configuration_and_devices_are_checked_before_queueing(monkeypatch):
-    monkeypatch.delenv(RAY_ADDRESS_ENV, raising=False)
+    monkeypatch.delenv(RAY_ADDRESS, raising=False)
     assert check(GOOGLENET, config(5))[1] == "cpu" and "own process" in where_probes_run()
-    monkeypatch.setenv(RAY_ADDRESS_ENV, "head.example:6379")
+    monkeypatch.setenv(RAY_ADDRESS, "head.example:6379")
     assert check(GOOGLENET, config(5, device="cuda"))[1] == RAY_DEVICE  # this machine has no GPU; the cluster may
     assert "Ray cluster at head.example:6379" in where_probes_run()
     with pytest.raises(SpecError, match="device must be"):

@@ -1,17 +1,30 @@
-"""Training probes: short, honest training runs that compare variants (same data, steps and recipe for each).
+"""The probes layer: short, honest training runs that compare variants (same data, steps and recipe for each).
+
+May import: torch, pandas, pydantic, Pillow and Ray (in ``ray_runner``, when a cluster is configured), and
+``errors``, ``settings``, ``spec``, ``nn``, ``store`` and ``analysis``. Not ``editing``, ``ui`` or ``cli``, and
+never Streamlit or fvcore (costs come from ``analysis``).
 
 ``submit(store, spec, config)`` queues a probe and starts it in its own OS process; ``RunLog(store)`` reads runs
-and their metrics; ``train_probe`` is the training loop itself, usable in-process.
+and their metrics.
+
+This package's namespace holds only what works without torch (configs, run records, results, the queue), so
+that reading runs (the app's tables, ``python -m inception_explorer runs`` and ``cancel``) never imports it. The
+training side imports torch and is imported from its own modules: ``probes.train`` (``train_probe``,
+``prepare_spec``), ``probes.data`` (``SyntheticShapes``, ``ImageFolderData``), ``probes.loss``.
+
+Modules, in dependency order: ``results`` (steps, summaries, failures: plain data) and ``config`` <- ``records``
+(runs in the store, ``RunStatus``) <- ``report`` (tables), ``reporting`` (the loop that relays a run's reports
+to the store) and ``runner`` (submit, dispatch, reap) <- ``worker`` (a local worker process) and ``ray_runner``
+(the bridge to a Ray cluster); ``loss`` <- ``train``, and ``data``, are the torch modules.
 """
 
 from .config import DataConfig, ProbeConfig, Recipe, default_recipe
-from .data import DataError, ImageFolderData, SyntheticShapes, data_root
-from .records import ACTIVE, FINISHED, RunLog, RunRecord
+from .records import ACTIVE, FINISHED, QueueFull, RunLog, RunRecord, RunStatus
+from .results import DataError, ProbeFailed, ProbeSummary, StepMetrics
 from .runner import dispatch, follow, reap, submit
-from .train import ProbeFailed, ProbeSummary, StepMetrics, prepare_spec, train_probe
 
 __all__ = [
-    "ACTIVE", "FINISHED", "DataConfig", "DataError", "ImageFolderData", "ProbeConfig", "ProbeFailed", "ProbeSummary",
-    "Recipe", "RunLog", "RunRecord", "StepMetrics", "SyntheticShapes", "data_root", "default_recipe", "dispatch",
-    "follow", "prepare_spec", "reap", "submit", "train_probe",
+    "ACTIVE", "FINISHED", "DataConfig", "DataError", "ProbeConfig", "ProbeFailed", "ProbeSummary", "QueueFull",
+    "Recipe", "RunLog", "RunRecord", "RunStatus", "StepMetrics", "default_recipe", "dispatch", "follow", "reap",
+    "submit",
 ]

@@ -23,25 +23,9 @@ from ..spec import ModelSpec
 MAX_STEPS = 100_000
 MAX_BATCH = 4096
 
-# Where probes run: local worker processes (the default), or a Ray cluster (probes/ray_runner.py).
-RAY_ADDRESS_ENV = "INCEPTION_EXPLORER_RAY_ADDRESS"
-RAY_MAX_RUNNING_ENV = "INCEPTION_EXPLORER_RAY_MAX_RUNNING"
+# Where probes run: local worker processes (the default), or a Ray cluster (probes/ray_runner.py) when
+# ``settings().ray_address`` names one; the cluster trains ``settings().ray_max_running`` at a time.
 RAY_DEVICE = "ray"  # the device of every run handed to the cluster: one queue, ``ray_max_running`` at a time
-
-
-def ray_address() -> str | None:
-    """The Ray cluster probes run on (``HOST:PORT`` of its head, ``ray://HOST:PORT``, or ``auto``), or None for
-    local processes (the default)."""
-    return os.environ.get(RAY_ADDRESS_ENV, "").strip() or None
-
-
-def ray_max_running() -> int:
-    """How many probes the cluster trains at once (``$INCEPTION_EXPLORER_RAY_MAX_RUNNING``, default 4); the rest
-    wait in this app's fair queue rather than in Ray's first-come, first-served one. Set it to the cluster's GPUs."""
-    try:
-        return max(1, int(os.environ.get(RAY_MAX_RUNNING_ENV, "4")))
-    except ValueError:
-        return 4
 
 
 class _Data(BaseModel):
@@ -93,11 +77,11 @@ class ProbeConfig(_Data):
         return self.model_dump_json()
 
     @classmethod
-    def from_json(cls, text: str) -> "ProbeConfig":
+    def from_json(cls, text: str) -> ProbeConfig:
         return cls.model_validate_json(text)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ProbeConfig":
+    def from_dict(cls, data: dict) -> ProbeConfig:
         """Validated, or a ``SpecError`` naming each bad field (``recipe.lr: ...``)."""
         try:
             return cls.model_validate(data)

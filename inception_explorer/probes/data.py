@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 
 import torch
 
-DATA_ROOT_ENV = "INCEPTION_EXPLORER_DATA_ROOT"
+from ..settings import settings
+from .results import DataError
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _MEAN, _STD = 0.5, 0.25
 
 SHAPES = ("disk", "square", "ring", "triangle", "cross")
 # Grating angles in degrees (the direction the stripes vary along), the first two used before the diagonals.
 ORIENTATIONS = {0.0: "vertical", 90.0: "horizontal", 45.0: "diagonal /", 135.0: "diagonal \\"}
-
-
-class DataError(ValueError):
-    """The data cannot be used: a folder outside the data root, no classes, an unreadable image."""
 
 
 def synthetic_classes(num_classes: int) -> list[tuple[str, float]]:
@@ -75,7 +72,8 @@ class SyntheticShapes:
         shape_id = torch.tensor([SHAPES.index(self.classes[k][0]) for k in labels.tolist()])
         orientation = torch.tensor([self.classes[k][1] for k in labels.tolist()])
 
-        cx, cy, radius, tilt = uniform(-0.3, 0.3, 1, 1), uniform(-0.3, 0.3, 1, 1), uniform(0.35, 0.6, 1, 1), uniform(-0.3, 0.3, 1, 1)
+        cx, cy = uniform(-0.3, 0.3, 1, 1), uniform(-0.3, 0.3, 1, 1)  # drawn in this order: the set is seeded
+        radius, tilt = uniform(0.35, 0.6, 1, 1), uniform(-0.3, 0.3, 1, 1)
         dx, dy = self._xx - cx, self._yy - cy
         u = dx * torch.cos(tilt) + dy * torch.sin(tilt)  # the shape's own axes, tilted a little
         v = -dx * torch.sin(tilt) + dy * torch.cos(tilt)
@@ -91,7 +89,8 @@ class SyntheticShapes:
 
         def grating(angle_deg: torch.Tensor, freq: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
             a = torch.deg2rad(angle_deg).view(n, 1, 1)
-            return 0.5 + 0.5 * torch.sin(2 * math.pi * freq * (self._xx * torch.cos(a) + self._yy * torch.sin(a)) + phase)
+            along = self._xx * torch.cos(a) + self._yy * torch.sin(a)
+            return 0.5 + 0.5 * torch.sin(2 * math.pi * freq * along + phase)
 
         stripes = grating(orientation + uniform(-8, 8), uniform(3.0, 6.0, 1, 1), uniform(0, 2 * math.pi, 1, 1))
         distractor = grating(uniform(0, 180), uniform(1.0, 3.0, 1, 1), uniform(0, 2 * math.pi, 1, 1))
@@ -109,15 +108,11 @@ class SyntheticShapes:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def data_root() -> Path:
-    """The one folder under which probes may read images: ``$INCEPTION_EXPLORER_DATA_ROOT``, default ``./data``."""
-    return Path(os.environ.get(DATA_ROOT_ENV, "data")).resolve()
-
-
 def resolve_under_root(path: str | Path, root: Path | None = None) -> Path:
-    """``path`` (relative to the data root, or absolute) as a real folder inside the root. Anything that leads
-    outside it (``..``, an absolute path elsewhere, a symlink out) is refused with ``DataError``."""
-    root = (root or data_root()).resolve()
+    """``path`` (relative to the data root, ``settings().data_root`` unless ``root`` is given, or absolute) as a
+    real folder inside the root. Anything that leads outside it (``..``, an absolute path elsewhere, a symlink out)
+    is refused with ``DataError``."""
+    root = (root or settings().data_root).resolve()
     text = str(path).strip()
     if not text or "\x00" in text:
         raise DataError("give a folder under the data root")
@@ -140,7 +135,7 @@ class ImageFolderData:
                  channels: int = 3, cache_bytes: int = 512 * 2**20):
         if channels not in (1, 3):
             raise DataError(f"images from a folder are read as RGB or greyscale; the network takes {channels} channels")
-        root = (root or data_root()).resolve()
+        root = (root or settings().data_root).resolve()
         base = resolve_under_root(folder, root)
         self.image_size, self.seed, self.channels = image_size, seed, channels
         self.class_names: list[str] = []
@@ -170,7 +165,8 @@ class ImageFolderData:
 
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB" if self.channels == 3 else "L").resize((self.image_size, self.image_size), Image.BILINEAR)
+                im = im.convert("RGB" if self.channels == 3 else "L")
+                im = im.resize((self.image_size, self.image_size), Image.BILINEAR)
                 data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot read image {path}: {exc}") from None

@@ -1,12 +1,12 @@
 """Probes on a Ray cluster: ``python -m inception_explorer.probes.ray_runner RUN_ID --store PATH``.
 
-Chosen by configuration: when ``$INCEPTION_EXPLORER_RAY_ADDRESS`` names a cluster (``HOST:PORT`` of its head,
-``ray://HOST:10001`` for Ray Client, or ``auto`` on a machine of the cluster), probes are queued for the device
-``"ray"`` and ``runner.dispatch`` starts this module for each instead of a local worker. Everything else stays as
-it is for local runs: the same store, queue and fair order, cancel, records and pages.
+Chosen by configuration: when ``$INCEPTION_EXPLORER_RAY_ADDRESS`` (``settings().ray_address``) names a cluster
+(``HOST:PORT`` of its head, ``ray://HOST:10001`` for Ray Client, or ``auto`` on a machine of the cluster), probes
+are queued for the device ``"ray"`` and ``runner.dispatch`` starts this module for each instead of a local worker.
+Everything else stays as it is for local runs: the same store, queue and fair order, cancel, records and pages.
 
-This process (the *bridge*) runs on the app's machine, next to the store, and does what a local worker's
-``Reporter`` does, for a probe that trains elsewhere:
+This process (the *bridge*) runs on the app's machine, next to the store, and runs the loop a local worker's
+``Reporter`` runs (``reporting.StoreReporter.relay``), for a probe that trains elsewhere:
 - it connects to the cluster and sends the package with the task (``runtime_env`` ``py_modules``), so the nodes
   train exactly this version of the code; they need the requirements (torch, fvcore, pydantic, pandas) installed;
 - it submits one Ray task, asking for a GPU (``num_gpus=1``) when the probe's device is ``cuda`` or when it is
@@ -27,19 +27,17 @@ import os
 import socket
 import sys
 import threading
-import time
 import traceback
 from dataclasses import astuple
 from pathlib import Path
 
+from ..settings import RAY_ADDRESS, settings
 from ..store import Store
-from .config import RAY_ADDRESS_ENV, ray_address
-from .records import CANCELLED, DONE, FAILED, RunLog
+from .records import CANCELLED_BEFORE_START, RunLog, RunStatus
+from .reporting import CANCELLED_MID_STEP, FLUSH_EVERY, StoreReporter, cancelled_note
+from .results import DataError, ProbeFailed, ProbeSummary, StepMetrics
 
-CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before the run fails (ray.init itself retries for minutes)
-FLUSH_EVERY = 0.5
-HEARTBEAT_EVERY = 1.0
-CANCEL_GRACE = 3.0
+CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before the run fails (ray.init retries for minutes)
 
 
 class ClusterError(RuntimeError):
@@ -78,12 +76,10 @@ def probe_task(spec_json: str, config_json: str, device: str, channel, known_rat
     ``{"failed": reason}`` for a probe that could not finish (out of memory, divergence, a bad spec or data)."""
     import ray
 
-    from ..nn.devices import resolve_device
     from ..errors import SpecError
+    from ..nn.devices import resolve_device
     from ..spec import ModelSpec
     from .config import ProbeConfig
-    from .data import DataError
-    from .train import ProbeFailed
     from .worker import execute, measure_rate
 
     pending: list[tuple] = []
@@ -141,7 +137,7 @@ def _check_reachable(address: str) -> None:
     hostport = address.removeprefix("ray://")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise ClusterError(f"{RAY_ADDRESS_ENV}={address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+        raise ClusterError(f"{RAY_ADDRESS}={address!r} is not HOST:PORT, ray://HOST:PORT or auto")
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
     except OSError as exc:
@@ -155,7 +151,7 @@ def connect(address: str):
         import ray
     except ImportError:
         raise ClusterError("Ray is not installed here (pip install ray), but "
-                           f"{RAY_ADDRESS_ENV}={address!r} asks for it") from None
+                           f"{RAY_ADDRESS}={address!r} asks for it") from None
     package = str(Path(__file__).resolve().parents[1])
     try:
         ray.init(address=address, namespace="inception_explorer", logging_level="ERROR", log_to_driver=True,
@@ -169,16 +165,15 @@ def task_options(device: str, cpu_threads: int | None, cluster_gpus: float) -> t
     """Ray resources for a probe whose device setting is ``device``, and the device the task trains on."""
     if device.startswith("cuda") or (device == "auto" and cluster_gpus > 0):
         if cluster_gpus <= 0:
-            raise ClusterError(f"device {device!r} was asked for but the Ray cluster has no GPU; choose 'auto' or 'cpu'")
+            raise ClusterError(f"device {device!r} was asked for but the Ray cluster has no GPU; "
+                               "choose 'auto' or 'cpu'")
         return {"num_gpus": 1, "num_cpus": cpu_threads or 1}, "cuda"  # Ray shows the task its one GPU as cuda:0
     return {"num_cpus": cpu_threads or 1}, "cpu"
 
 
-def bridge(store: Store, run_id: str, address: str) -> str:
+def bridge(store: Store, run_id: str, address: str) -> RunStatus:
     """Train run ``run_id`` on the cluster, recording it as a local worker would; returns its final status."""
     from .runner import worker_token
-    from .train import StepMetrics
-    from .worker import CANCELLED_MID_STEP, cancelled_note
 
     runs = RunLog(store)
     run = runs.get(run_id)
@@ -189,73 +184,73 @@ def bridge(store: Store, run_id: str, address: str) -> str:
         config = run.config
         options, device = task_options(config.device, config.cpu_threads, ray.cluster_resources().get("GPU", 0))
     except ClusterError as exc:
-        runs.finish(run_id, FAILED, error=str(exc))
-        return FAILED
+        runs.finish(run_id, RunStatus.FAILED, error=str(exc))
+        return RunStatus.FAILED
     from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
-    known = {f"{name}|{dtype}": rate for name, dtype, rate in store.query("SELECT device_name, dtype, macs_per_s FROM device_rates")}
+    known = {f"{name}|{dtype}": rate
+             for name, dtype, rate in store.query("SELECT device_name, dtype, macs_per_s FROM device_rates")}
     channel = ray.remote(ProbeChannel).options(num_cpus=0).remote()
-    ref = ray.remote(probe_task).options(max_retries=0, **options).remote(run.spec_json, run.config_json, device, channel, known)
+    ref = ray.remote(probe_task).options(max_retries=0, **options).remote(
+        run.spec_json, run.config_json, device, channel, known)
     print(f"submitted to the Ray cluster at {address} with {options}", flush=True)
 
-    started = cancel_sent = False
-    cancel_seen = None
-    last_beat = 0.0
+    started = False
 
-    def relay() -> None:
+    def wait(timeout: float) -> bool:
+        ready, _ = ray.wait([ref], timeout=timeout)
+        return bool(ready)
+
+    def collect() -> None:  # the task's steps, and the run's start once the task says where it runs
         nonlocal started
         try:
             where, rows = ray.get(channel.take.remote(), timeout=30)
         except (GetTimeoutError, RayError):
             return
+        reporter.add_all(StepMetrics(*row) for row in rows)
         if where and not started:
-            started = True
-            print(f"running on {where}", flush=True)
-            if not runs.start(run_id, worker_token(os.getpid())):
+            if not runs.start(run_id, worker_token(os.getpid())):  # cancelled or reaped meanwhile
                 ray.cancel(ref, force=True)
-        runs.record_steps(run_id, [StepMetrics(*row) for row in rows])
+            started = True  # only now: a start that failed on a busy store is tried again at the next round
+            print(f"running on {where}", flush=True)
 
-    while True:
-        ready, _ = ray.wait([ref], timeout=FLUSH_EVERY)
-        relay()
-        if ready:
-            break
-        if time.monotonic() - last_beat >= HEARTBEAT_EVERY:
-            last_beat = time.monotonic()
-            if runs.beat(run_id) and not cancel_sent:
-                cancel_sent, cancel_seen = True, time.monotonic()
-                channel.request_cancel.remote()
-                if not started:
-                    ray.cancel(ref)  # still waiting for a node: never starts
-        if cancel_seen and time.monotonic() - cancel_seen > CANCEL_GRACE:
-            ray.cancel(ref, force=True)
-            runs.finish(run_id, CANCELLED, error=CANCELLED_MID_STEP if started else "cancelled before it started")
-            return CANCELLED
+    def cancel() -> None:
+        channel.request_cancel.remote()
+        if not started:
+            ray.cancel(ref)  # still waiting for a node: never starts
+
+    reporter = StoreReporter(runs, run_id, on_cancel=cancel)
+    if not reporter.relay(wait, collect):
+        ray.cancel(ref, force=True)
+        reporter.record_cancelled(CANCELLED_MID_STEP if started else CANCELLED_BEFORE_START)
+        return RunStatus.CANCELLED
 
     try:
         result = ray.get(ref)
     except TaskCancelledError:
-        runs.finish(run_id, CANCELLED, error="cancelled before it started")
-        return CANCELLED
+        runs.finish(run_id, RunStatus.CANCELLED, error=CANCELLED_BEFORE_START)
+        return RunStatus.CANCELLED
     except RayTaskError as exc:  # an error in our code on the node: its traceback is in the log
         print(exc, flush=True)
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        runs.finish(run_id, FAILED, error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}")
-        return FAILED
+        runs.finish(run_id, RunStatus.FAILED,
+                    error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}")
+        return RunStatus.FAILED
     except RayError as exc:  # the worker process or its node died
         print(exc, flush=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        runs.finish(run_id, FAILED, error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})")
-        return FAILED
+        runs.finish(run_id, RunStatus.FAILED,
+                    error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})")
+        return RunStatus.FAILED
     if "failed" in result:
-        runs.finish(run_id, FAILED, error=result["failed"])
-        return FAILED
-    summary = result["summary"]
+        runs.finish(run_id, RunStatus.FAILED, error=result["failed"])
+        return RunStatus.FAILED
+    summary = ProbeSummary.from_dict(result["summary"])
     for key, rate in result["rates"].items():
         name, dtype = key.rsplit("|", 1)
         runs.save_matmul_rate(name, dtype, rate)
-    status = CANCELLED if summary["cancelled"] else DONE
-    note = cancelled_note(summary["steps_done"], summary["steps_total"]) if summary["cancelled"] else None
+    status = RunStatus.CANCELLED if summary.cancelled else RunStatus.DONE
+    note = cancelled_note(summary.steps_done, summary.steps_total) if summary.cancelled else None
     runs.finish(run_id, status, summary, error=note)
     return status
 
@@ -265,17 +260,19 @@ def main(argv: list[str] | None = None) -> int:
 
     args = run_arguments("inception_explorer.probes.ray_runner", argv)
     store = Store(args.store)
-    address = ray_address()
+    address = settings().ray_address
     try:
         if address is None:
-            RunLog(store).finish(args.run_id, FAILED, error=f"the run was queued for a Ray cluster, but {RAY_ADDRESS_ENV} is not set")
-            status = FAILED
+            RunLog(store).finish(args.run_id, RunStatus.FAILED,
+                                 error=f"the run was queued for a Ray cluster, but {RAY_ADDRESS} is not set")
+            status = RunStatus.FAILED
         else:
             status = bridge(store, args.run_id, address)
     except BaseException as exc:
         traceback.print_exc()
-        RunLog(store).finish(args.run_id, FAILED, error=f"unexpected error relaying to Ray: {type(exc).__name__}: {exc}")
-        status = FAILED
+        RunLog(store).finish(args.run_id, RunStatus.FAILED,
+                             error=f"unexpected error relaying to Ray: {type(exc).__name__}: {exc}")
+        status = RunStatus.FAILED
     print(f"run {args.run_id}: {status}", flush=True)
     dispatch(store)
     return 0

@@ -3,40 +3,45 @@
 A run's life: ``queued`` -> ``starting`` (claimed, a worker is being started) -> ``running`` -> ``done``,
 ``failed`` (with the reason) or ``cancelled`` (with what it measured so far). Every state change is one SQL
 statement guarded by the state it leaves, so two processes (the app, a worker, the CLI) can never both move a run.
+
+Torch-free: reading runs (the app, ``python -m inception_explorer runs``) never imports torch.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import enum
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import pandas as pd
 
+from ..settings import settings
 from ..spec import ModelSpec
 from ..store import Store
 from .config import ProbeConfig
-from .train import StepMetrics
+from .results import ProbeSummary, StepMetrics
 
-QUEUED, STARTING, RUNNING, DONE, FAILED, CANCELLED = "queued", "starting", "running", "done", "failed", "cancelled"
-ACTIVE = (STARTING, RUNNING)
-FINISHED = (DONE, FAILED, CANCELLED)
 
-MAX_WAITING_ENV = "INCEPTION_EXPLORER_MAX_WAITING_PER_WORKSPACE"
+class RunStatus(enum.StrEnum):
+    """A run's state; each value is the text stored in the ``runs`` table."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (RunStatus.STARTING, RunStatus.RUNNING)
+FINISHED = (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
+CANCELLED_BEFORE_START = "cancelled before it started"  # the error of a run cancelled while it waited
 
 
 class QueueFull(ValueError):
     """A workspace already has as many probes waiting or running as it may."""
-
-
-def max_waiting_per_workspace() -> int:
-    try:
-        return max(1, int(os.environ.get(MAX_WAITING_ENV, "10")))
-    except ValueError:
-        return 10
 
 
 def fair_order(queued: list[tuple[str, str, int]], last_served: dict[str, float]) -> list[str]:
@@ -51,7 +56,8 @@ def fair_order(queued: list[tuple[str, str, int]], last_served: dict[str, float]
     while lanes:
         ws = min(lanes, key=lambda w: (served.get(w, float("-inf")), lanes[w][0][0]))
         order.append(lanes[ws].pop(0)[1])
-        served[ws] = 1e15 + len(order)  # just served: to the back of the round (after any real timestamp; exact in a float)
+        # just served: to the back of the round (after any real timestamp; exact in a float)
+        served[ws] = 1e15 + len(order)
         if not lanes[ws]:
             del lanes[ws]
     return order
@@ -67,7 +73,7 @@ class RunRecord:
     seq: int
     workspace: str
     label: str
-    status: str
+    status: RunStatus
     device: str
     spec_json: str
     config_json: str
@@ -80,12 +86,15 @@ class RunRecord:
     steps_total: int
     cancel_requested: bool
     error: str | None
-    summary: dict | None
+    summary: ProbeSummary | None  # once measured (a cancelled run has what it measured so far)
 
     @classmethod
-    def from_row(cls, row: tuple) -> "RunRecord":
-        *head, cancel, error, summary_json = row
-        return cls(*head, bool(cancel), error, json.loads(summary_json) if summary_json else None)
+    def from_row(cls, row: tuple) -> RunRecord:
+        """A row of ``_COLUMNS``; the summary's JSON is parsed here, once (an older version's summary may lack
+        fields: they are None)."""
+        _id, seq, workspace, label, status, *middle, cancel, error, summary_json = row
+        return cls(_id, seq, workspace, label, RunStatus(status), *middle, bool(cancel), error,
+                   ProbeSummary.from_json(summary_json) if summary_json else None)
 
     @property
     def spec(self) -> ModelSpec:
@@ -109,7 +118,7 @@ class RunRecord:
 
     def eta_seconds(self, now: float | None = None) -> float | None:
         """Seconds left at the pace so far (data, steps and writes included), once a step has been made."""
-        if self.status != RUNNING or not self.step or self.started is None:
+        if self.status != RunStatus.RUNNING or not self.step or self.started is None:
             return None
         elapsed = (now or time.time()) - self.started
         return elapsed / self.step * (self.steps_total - self.step)
@@ -125,18 +134,19 @@ class RunLog:
 
     def create(self, label: str, spec: ModelSpec, config: ProbeConfig, device: str, workspace: str = "") -> RunRecord:
         run_id = secrets.token_hex(8)
-        limit = max_waiting_per_workspace()
+        limit = settings().max_waiting_per_workspace
         with self.store.transaction(immediate=True) as db:
             waiting = db.execute("SELECT COUNT(*) FROM runs WHERE workspace = ? AND status IN (?, ?, ?)",
-                                 (workspace, QUEUED, *ACTIVE)).fetchone()[0]
+                                 (workspace, RunStatus.QUEUED, *ACTIVE)).fetchone()[0]
             if waiting >= limit:
                 raise QueueFull(f"{waiting} probes of this workspace are already waiting or running (the limit is "
                                 f"{limit}); cancel one or wait for one to finish")
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             db.execute(
-                "INSERT INTO runs(id, seq, workspace, label, status, device, spec_json, config_json, created, steps_total) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, seq, workspace, label, QUEUED, device, spec.canonical_json(), config.to_json(), time.time(), config.steps),
+                "INSERT INTO runs(id, seq, workspace, label, status, device, spec_json, config_json, created, "
+                "steps_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, seq, workspace, label, RunStatus.QUEUED, device, spec.canonical_json(), config.to_json(),
+                 time.time(), config.steps),
             )
         return self.get(run_id)
 
@@ -146,7 +156,8 @@ class RunLog:
             raise KeyError(f"no probe run {run_id!r}")
         return RunRecord.from_row(rows[0])
 
-    def list(self, workspace: str | None = None, statuses: Iterable[str] | None = None, limit: int = 500) -> list[RunRecord]:
+    def list(self, workspace: str | None = None, statuses: Iterable[RunStatus] | None = None,
+             limit: int = 500) -> list[RunRecord]:
         """Newest first."""
         where, args = [], []
         if workspace is not None:
@@ -156,12 +167,13 @@ class RunLog:
             statuses = list(statuses)
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             args.extend(statuses)
-        sql = f"SELECT {_COLUMNS} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY seq DESC LIMIT ?"
+        sql = (f"SELECT {_COLUMNS} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
+               + " ORDER BY seq DESC LIMIT ?")
         return [RunRecord.from_row(r) for r in self.store.query(sql, (*args, limit))]
 
     def queue_position(self, run: RunRecord) -> int | None:
         """1 for the next run to start on its device, None when the run is not waiting."""
-        if run.status != QUEUED:
+        if run.status != RunStatus.QUEUED:
             return None
         with self.store.transaction() as db:
             order = self._order(db, run.device)
@@ -169,9 +181,11 @@ class RunLog:
 
     @staticmethod
     def _order(db, device: str) -> list[str]:
-        queued = db.execute("SELECT id, workspace, seq FROM runs WHERE status = ? AND device = ?", (QUEUED, device)).fetchall()
+        queued = db.execute("SELECT id, workspace, seq FROM runs WHERE status = ? AND device = ?",
+                            (RunStatus.QUEUED, device)).fetchall()
         served = dict(db.execute("SELECT workspace, MAX(COALESCE(started, heartbeat)) FROM runs "
-                                 "WHERE status != ? AND device = ? GROUP BY workspace", (QUEUED, device)).fetchall())
+                                 "WHERE status != ? AND device = ? GROUP BY workspace",
+                                 (RunStatus.QUEUED, device)).fetchall())
         return fair_order(queued, served)
 
     def metrics(self, run_ids: Iterable[str]) -> pd.DataFrame:
@@ -181,7 +195,8 @@ class RunLog:
         if not run_ids:
             return pd.DataFrame(columns=cols)
         rows = self.store.query(
-            f"SELECT {', '.join(cols)} FROM metrics WHERE run_id IN ({', '.join('?' * len(run_ids))}) ORDER BY run_id, step",
+            f"SELECT {', '.join(cols)} FROM metrics WHERE run_id IN ({', '.join('?' * len(run_ids))}) "
+            "ORDER BY run_id, step",
             tuple(run_ids),
         )
         return pd.DataFrame(rows, columns=cols)
@@ -196,12 +211,15 @@ class RunLog:
         now = time.time()
         claimed = []
         with self.store.transaction(immediate=True) as db:
-            active = dict(db.execute("SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device", ACTIVE).fetchall())
-            devices = [d for (d,) in db.execute("SELECT DISTINCT device FROM runs WHERE status = ?", (QUEUED,)).fetchall()]
+            active = dict(db.execute("SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device",
+                                     ACTIVE).fetchall())
+            devices = [d for (d,) in db.execute("SELECT DISTINCT device FROM runs WHERE status = ?",
+                                                (RunStatus.QUEUED,)).fetchall()]
             for device in devices:
                 free = limit(device) - active.get(device, 0)
                 for run_id in self._order(db, device)[:max(0, free)]:
-                    db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?", (STARTING, now, run_id, QUEUED))
+                    db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?",
+                               (RunStatus.STARTING, now, run_id, RunStatus.QUEUED))
                     claimed.append(run_id)
         return [self.get(i) for i in claimed]
 
@@ -212,8 +230,9 @@ class RunLog:
         """``starting`` -> ``running``; False if the run is no longer waiting for this worker (cancelled, failed)."""
         now = time.time()
         with self.store.transaction() as db:
-            cur = db.execute("UPDATE runs SET status = ?, started = ?, heartbeat = ?, worker = ? WHERE id = ? AND status = ?",
-                             (RUNNING, now, now, worker, run_id, STARTING))
+            cur = db.execute("UPDATE runs SET status = ?, started = ?, heartbeat = ?, worker = ? "
+                             "WHERE id = ? AND status = ?",
+                             (RunStatus.RUNNING, now, now, worker, run_id, RunStatus.STARTING))
             return cur.rowcount == 1
 
     def beat(self, run_id: str) -> bool:
@@ -228,19 +247,22 @@ class RunLog:
             return
         with self.store.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO metrics(run_id, step, loss, main_loss, aux_loss, accuracy, step_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO metrics(run_id, step, loss, main_loss, aux_loss, accuracy, step_time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, m.step, m.loss, m.main_loss, m.aux_loss, m.accuracy, m.step_time) for m in steps],
             )
             db.execute("UPDATE runs SET step = ?, heartbeat = ? WHERE id = ?", (steps[-1].step, time.time(), run_id))
 
-    def finish(self, run_id: str, status: str, summary: dict | None = None, error: str | None = None) -> bool:
+    def finish(self, run_id: str, status: RunStatus, summary: ProbeSummary | None = None,
+               error: str | None = None) -> bool:
         """An active (or queued) run ends as ``status``. A run that already ended keeps its first ending."""
         assert status in FINISHED
         with self.store.transaction() as db:
             cur = db.execute(
                 "UPDATE runs SET status = ?, finished = ?, error = ?, summary_json = COALESCE(?, summary_json) "
                 "WHERE id = ? AND status IN (?, ?, ?)",
-                (status, time.time(), error, json.dumps(summary) if summary is not None else None, run_id, QUEUED, *ACTIVE),
+                (status, time.time(), error, summary.to_json() if summary is not None else None, run_id,
+                 RunStatus.QUEUED, *ACTIVE),
             )
             return cur.rowcount == 1
 
@@ -248,24 +270,25 @@ class RunLog:
         """A queued run is cancelled at once; a running one is flagged and its worker stops within a couple of
         seconds, keeping what it measured. A finished run is left as it is."""
         with self.store.transaction(immediate=True) as db:
-            db.execute("UPDATE runs SET status = ?, finished = ?, error = 'cancelled before it started' WHERE id = ? AND status = ?",
-                       (CANCELLED, time.time(), run_id, QUEUED))
+            db.execute("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status = ?",
+                       (RunStatus.CANCELLED, time.time(), CANCELLED_BEFORE_START, run_id, RunStatus.QUEUED))
             db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)", (run_id, *ACTIVE))
         return self.get(run_id)
 
     def delete(self, run_id: str) -> None:
         """Forget a finished run and its metrics (an active run must be cancelled first)."""
         with self.store.transaction() as db:
-            db.execute("DELETE FROM metrics WHERE run_id = ? AND run_id IN (SELECT id FROM runs WHERE status IN (?, ?, ?))",
-                       (run_id, *FINISHED))
+            db.execute("DELETE FROM metrics WHERE run_id = ? AND run_id IN "
+                       "(SELECT id FROM runs WHERE status IN (?, ?, ?))", (run_id, *FINISHED))
             db.execute("DELETE FROM runs WHERE id = ? AND status IN (?, ?, ?)", (run_id, *FINISHED))
 
     # ---- the device yardstick ----------------------------------------------------------------------------------
 
     def matmul_rate(self, device_name: str, dtype: str) -> float | None:
-        rows = self.store.query("SELECT macs_per_s FROM device_rates WHERE device_name = ? AND dtype = ?", (device_name, dtype))
+        rows = self.store.query("SELECT macs_per_s FROM device_rates WHERE device_name = ? AND dtype = ?",
+                                (device_name, dtype))
         return rows[0][0] if rows else None
 
     def save_matmul_rate(self, device_name: str, dtype: str, macs_per_s: float) -> None:
-        self.store.query("INSERT OR REPLACE INTO device_rates(device_name, dtype, macs_per_s, measured) VALUES (?, ?, ?, ?)",
-                        (device_name, dtype, macs_per_s, time.time()))
+        self.store.query("INSERT OR REPLACE INTO device_rates(device_name, dtype, macs_per_s, measured) "
+                         "VALUES (?, ?, ?, ?)", (device_name, dtype, macs_per_s, time.time()))

@@ -22,28 +22,25 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from ..errors import SpecError
+from ..settings import settings
 from ..spec import ModelSpec
 from ..store import Store
-from .config import RAY_DEVICE, ProbeConfig, ray_address, ray_max_running
-from .records import ACTIVE, FAILED, STARTING, RunLog, RunRecord
+from .config import RAY_DEVICE, ProbeConfig
+from .records import ACTIVE, RunLog, RunRecord, RunStatus
 
-PER_DEVICE_ENV = "INCEPTION_EXPLORER_PROBES_PER_DEVICE"
 STALE_AFTER = 20.0  # seconds without a heartbeat (the worker beats every second)
 START_TIMEOUT = 60.0  # seconds from claim to the worker's first report (importing torch takes ~3 s)
 
 
 def max_per_device(device: str = "cpu") -> int:
-    """How many probes may run at once on ``device``: a local device from ``$INCEPTION_EXPLORER_PROBES_PER_DEVICE``
-    (default 1), the Ray cluster ``ray_max_running()`` (config.py)."""
-    if device == RAY_DEVICE:
-        return ray_max_running()
-    try:
-        return max(1, int(os.environ.get(PER_DEVICE_ENV, "1")))
-    except ValueError:
-        return 1
+    """How many probes may run at once on ``device``: a local device ``settings().probes_per_device``
+    (``$INCEPTION_EXPLORER_PROBES_PER_DEVICE``, default 1), the Ray cluster ``settings().ray_max_running``."""
+    s = settings()
+    return s.ray_max_running if device == RAY_DEVICE else s.probes_per_device
 
 
 def log_path(store: Store, run_id: str) -> Path:
@@ -132,9 +129,9 @@ def reap(store: Store, now: float | None = None) -> list[str]:
         silent = now - (run.heartbeat or run.created)
         if alive is False:
             reason = f"the worker process ended without finishing ({why})"
-        elif run.status == STARTING and run.worker is None and silent > START_TIMEOUT:
+        elif run.status == RunStatus.STARTING and run.worker is None and silent > START_TIMEOUT:
             reason = f"the worker did not start within {START_TIMEOUT:.0f} s"
-        elif silent > (START_TIMEOUT if run.status == STARTING else STALE_AFTER):
+        elif silent > (START_TIMEOUT if run.status == RunStatus.STARTING else STALE_AFTER):
             reason = f"the worker stopped reporting ({silent:.0f} s without a heartbeat)"
             if alive:
                 _kill(run.worker)
@@ -143,7 +140,7 @@ def reap(store: Store, now: float | None = None) -> list[str]:
         last = _last_log_line(store, run.id)
         if last and alive is False:
             reason += f"; its log ends: {last}"
-        if runs.finish(run.id, FAILED, error=reason):
+        if runs.finish(run.id, RunStatus.FAILED, error=reason):
             failed.append(run.id)
     for pid in [pid for pid, proc in _children.items() if proc.poll() is not None]:
         del _children[pid]  # workers that ended after finishing their run: reaped, nothing to report
@@ -153,10 +150,8 @@ def reap(store: Store, now: float | None = None) -> list[str]:
 def _kill(worker: str) -> None:
     local = _local_process(worker)
     if local is not None:
-        try:
+        with suppress(OSError):  # already gone
             os.kill(local[0], signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def run_arguments(module: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -177,12 +172,13 @@ def spawn(store: Store, run: RunRecord) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", f"inception_explorer.probes.{module}", run.id, "--store", str(store.path.resolve())],
+                [sys.executable, "-m", f"inception_explorer.probes.{module}", run.id,
+                 "--store", str(store.path.resolve())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
     except OSError as exc:
-        runs.finish(run.id, FAILED, error=f"could not start the worker process: {exc}")
+        runs.finish(run.id, RunStatus.FAILED, error=f"could not start the worker process: {exc}")
         return
     _children[proc.pid] = proc
     runs.set_worker(run.id, worker_token(proc.pid))
@@ -211,7 +207,7 @@ def check(spec: ModelSpec, config: ProbeConfig) -> tuple[ModelSpec, str]:
     from .train import prepare_spec
 
     dataset = make_dataset(config.data, config.image_size, config.seed, channels=spec.in_channels)
-    if ray_address():
+    if settings().ray_address:
         check_device_name(config.device)
         device = RAY_DEVICE
     else:
@@ -224,15 +220,16 @@ def where_probes_run() -> str:
     """Where a probe submitted now will train, in words (for the app and the CLI)."""
     from ..nn.devices import device_name, resolve_device
 
-    address = ray_address()
-    if address:
-        return f"on the Ray cluster at {address}, at most {ray_max_running()} at a time"
+    s = settings()
+    if s.ray_address:
+        return f"on the Ray cluster at {s.ray_address}, at most {s.ray_max_running} at a time"
     local = resolve_device("auto")
     where = f"the GPU, {device_name(local)}" if local.type == "cuda" else "the CPU"
     return f"in its own process on {where}, {max_per_device(str(local))} at a time per device"
 
 
-def submit(store: Store, spec: ModelSpec, config: ProbeConfig, label: str | None = None, workspace: str = "") -> RunRecord:
+def submit(store: Store, spec: ModelSpec, config: ProbeConfig, label: str | None = None,
+           workspace: str = "") -> RunRecord:
     """Queue a probe of ``spec`` (checked first) and start it if its device is free."""
     prepared, device = check(spec, config)
     label = (label or spec.name).strip() or spec.name

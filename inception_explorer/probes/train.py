@@ -17,57 +17,17 @@ import math
 import resource
 import statistics
 import time
-from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
+from ..errors import Problem, SpecError
 from ..nn.build import build
 from ..nn.devices import device_name, synchronize
-from ..errors import Problem, SpecError
 from ..spec import ModelSpec
 from .config import ProbeConfig
 from .loss import probe_loss
-
-
-class ProbeFailed(RuntimeError):
-    """A probe that started but could not finish: out of memory, a diverged loss. The message says what to try."""
-
-
-@dataclass(frozen=True)
-class StepMetrics:
-    step: int  # 1-based
-    loss: float
-    main_loss: float
-    aux_loss: float | None
-    accuracy: float
-    step_time: float  # seconds
-
-
-@dataclass
-class ProbeSummary:
-    device: str
-    device_name: str
-    precision: str  # fp32, bf16 autocast, fp16 autocast
-    channels_last: bool
-    params: int
-    macs_per_image: int  # forward, aux heads included when they train
-    steps_done: int
-    steps_total: int
-    cancelled: bool
-    images_per_s: float | None
-    time_per_step: float | None  # median seconds, after warm-up
-    peak_memory_bytes: int
-    peak_memory_kind: str
-    final_loss: float | None
-    train_accuracy: float | None  # mean over the last 10% of steps
-    heldout_accuracy: float | None
-    achieved_macs_per_s: float | None
-    matmul_macs_per_s: float | None
-    matmul_fraction: float | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .results import ProbeFailed, ProbeSummary, StepMetrics
 
 
 def prepare_spec(spec: ModelSpec, config: ProbeConfig, num_classes: int) -> ModelSpec:
@@ -81,7 +41,8 @@ def prepare_spec(spec: ModelSpec, config: ProbeConfig, num_classes: int) -> Mode
     if not recipe.aux_heads:
         spec = spec.without_aux()
     elif recipe.bn_auxiliary is not None:
-        heads = [h.model_copy(update={"bn_fc": recipe.bn_auxiliary}) if h.kind == "rethinking" else h for h in spec.aux_heads]
+        heads = [h.model_copy(update={"bn_fc": recipe.bn_auxiliary}) if h.kind == "rethinking" else h
+                 for h in spec.aux_heads]
         spec = spec.model_copy(update={"aux_heads": tuple(heads)})
     spec = spec.with_input(config.image_size, num_classes)
     if config.batch_size < 2 and (spec.batch_norm or any(getattr(h, "bn_fc", False) for h in spec.aux_heads)):
@@ -120,7 +81,9 @@ def precision(device: torch.device, recipe) -> tuple[torch.dtype | None, torch.m
     where supported, else fp16) and channels_last apply on CUDA only."""
     if device.type != "cuda":
         return None, torch.contiguous_format
-    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if recipe.mixed_precision else None
+    amp_dtype = None
+    if recipe.mixed_precision:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return amp_dtype, torch.channels_last if recipe.channels_last else torch.contiguous_format
 
 
@@ -219,7 +182,8 @@ def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.dev
         heldout = None if cancelled else _heldout_accuracy(model, dataset, config, device, memory_format, amp_dtype)
     except Exception as exc:
         if _is_out_of_memory(exc):
-            raise ProbeFailed(f"out of memory at batch size {batch} on {name} — try a smaller batch or input size") from None
+            raise ProbeFailed(f"out of memory at batch size {batch} on {name} — try a smaller batch or "
+                              "input size") from None
         raise
 
     measured = times[config.warmup_steps:] if len(times) > config.warmup_steps else times
