@@ -13,14 +13,20 @@ st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", 
 st.session_state.setdefault("presets.selected", "googlenet")
 workspace()  # this session's workspace, carried in the URL (?ws=...): saved variants and probe runs live there
 
-page = st.navigation([
-    st.Page("pages/presets_page.py", title="Presets", icon=":material/view_list:", default=True),
-    st.Page("pages/build_page.py", title="Build", icon=":material/construction:", url_path="build"),
-    st.Page("pages/costs_page.py", title="Costs", icon=":material/calculate:", url_path="costs"),
-    st.Page("pages/principles_page.py", title="Principles", icon=":material/architecture:", url_path="principles"),
-    st.Page("pages/compare_page.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/factorization_page.py", title="Factorization lab", icon=":material/science:",
-            url_path="factorization"),
-    st.Page("pages/probes_page.py", title="Training probes", icon=":material/monitoring:", url_path="probes"),
-])
+page = st.navigation(
+    [
+        st.Page("pages/presets_page.py", title="Presets", icon=":material/view_list:", default=True),
+        st.Page("pages/build_page.py", title="Build", icon=":material/construction:", url_path="build"),
+        st.Page("pages/costs_page.py", title="Costs", icon=":material/calculate:", url_path="costs"),
+        st.Page("pages/principles_page.py", title="Principles", icon=":material/architecture:", url_path="principles"),
+        st.Page("pages/compare_page.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page(
+            "pages/factorization_page.py",
+            title="Factorization lab",
+            icon=":material/science:",
+            url_path="factorization",
+        ),
+        st.Page("pages/probes_page.py", title="Training probes", icon=":material/monitoring:", url_path="probes"),
+    ]
+)
 page.run()

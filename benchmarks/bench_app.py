@@ -29,9 +29,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def first_paint() -> None:
-    from playwright.sync_api import sync_playwright
-
     from helpers import CHROMIUM_ARGS, streamlit_process
+    from playwright.sync_api import sync_playwright
 
     with streamlit_process() as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -79,8 +78,11 @@ def main() -> None:
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     print(f"cold first render of the Build page: {cold:.2f} s")
-    print(f"warm edit of inception_v3 (Mixed_6c width), {len(times)} edits: p50 {statistics.median(times) * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms")
+    print(
+        f"warm edit of inception_v3 (Mixed_6c width), {len(times)} edits: "
+        f"p50 {statistics.median(times) * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import warnings
 import torch
 from fvcore.nn import FlopCountAnalysis
 
-from inception_explorer.nn.build import build
 from inception_explorer.analysis.costs import CostMemo, count
+from inception_explorer.nn.build import build
 from inception_explorer.spec.presets import get_preset, list_presets
 
 
@@ -29,7 +29,7 @@ def _time(fn) -> float:
 
 
 def _median_time(fn, repeats: int) -> float:
-    return statistics.median(_time(lambda: fn(i)) for i in range(repeats))
+    return statistics.median(_time(lambda i=i: fn(i)) for i in range(repeats))
 
 
 def _edited(spec, step: int):
@@ -60,21 +60,23 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     warnings.simplefilter("ignore")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs\n")
-    print(f"{'preset':<16} {'cold count':>11} {'plain fvcore':>13} {'ratio':>6} {'1-block recount':>16} "
-          f"{'ratio':>6} {'traced':>7}")
+    print(
+        f"{'preset':<16} {'cold count':>11} {'plain fvcore':>13} {'ratio':>6} {'1-block recount':>16} "
+        f"{'ratio':>6} {'traced':>7}"
+    )
     count(get_preset("googlenet"), CostMemo())  # warm up torch and the tracer once
     for preset in list_presets():
         spec = get_preset(preset.name)
         model = build(spec).eval()
         x = torch.zeros(1, spec.in_channels, *spec.input_size)
 
-        def plain():
+        def plain(model=model, x=x):
             with torch.no_grad():
                 FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False).total()
 
         cold_times, plain_times = [], []
         for _ in range(args.repeats):
-            cold_times.append(_time(lambda: count(spec, CostMemo())))
+            cold_times.append(_time(lambda spec=spec: count(spec, CostMemo())))
             plain_times.append(_time(plain))
         cold, fv = statistics.median(cold_times), statistics.median(plain_times)
 
@@ -84,12 +86,14 @@ def main() -> None:
 
         edited = [_edited(spec, i) for i in range(args.repeats)]  # edits are made before the clock starts
 
-        def recount(i):
+        def recount(i, traced=traced, edited=edited, memo=memo):
             traced.append(count(edited[i], memo).traced)
 
         re_t = _median_time(recount, args.repeats)
-        print(f"{preset.name:<16} {cold:>10.3f}s {fv:>12.3f}s {cold / fv:>5.2f}x {re_t:>15.3f}s {re_t / cold:>5.2f}x "
-              f"{max(traced):>7}")
+        print(
+            f"{preset.name:<16} {cold:>10.3f}s {fv:>12.3f}s {cold / fv:>5.2f}x {re_t:>15.3f}s {re_t / cold:>5.2f}x "
+            f"{max(traced):>7}"
+        )
     print("\ntargets: cold <= 1.20x plain fvcore; one-block recount <= 0.10x cold")
 
 

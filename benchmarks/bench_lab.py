@@ -40,8 +40,8 @@ def expected_param_delta(width: int) -> str:
     """The Build page's Parameters delta after conv1 -> ``width`` channels, as the page prints it (from the library)."""
     from inception_explorer import editing
     from inception_explorer.analysis.costs import count
-    from inception_explorer.spec.presets import get_preset
     from inception_explorer.spec import ModelSpec
+    from inception_explorer.spec.presets import get_preset
 
     base = get_preset("googlenet")
     edited = ModelSpec.from_dict(editing.set_block_fields(base.to_dict(), 0, 0, {"out_channels": width}))
@@ -113,8 +113,7 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"
 
 
-async def room(url: str, n: int, arrive: float, window: float, timeout_ms: int, server_pid: int,
-               chromium: str) -> dict:
+async def room(url: str, n: int, arrive: float, window: float, timeout_ms: int, server_pid: int, chromium: str) -> dict:
     """N students open the Build page as they arrive over ``arrive`` seconds; once all are in, their edits
     arrive spread evenly over ``window`` seconds (0: all at once), in a shuffled order."""
     from playwright.async_api import async_playwright
@@ -126,12 +125,18 @@ async def room(url: str, n: int, arrive: float, window: float, timeout_ms: int, 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         before_load = cpu_snapshot(server_pid)
-        opened = await asyncio.gather(*(open_build(browser, url, i * arrive / n, timeout_ms) for i in range(n)),
-                                      return_exceptions=True)
+        opened = await asyncio.gather(
+            *(open_build(browser, url, i * arrive / n, timeout_ms) for i in range(n)), return_exceptions=True
+        )
         before_edit = cpu_snapshot(server_pid)
         pages = [o for o in opened if not isinstance(o, BaseException)]
-        edits = await asyncio.gather(*(edit(page, w, expected[w], d, timeout_ms)
-                                       for (page, _), w, d in zip(pages, widths, delays)), return_exceptions=True)
+        edits = await asyncio.gather(
+            *(
+                edit(page, w, expected[w], d, timeout_ms)
+                for (page, _), w, d in zip(pages, widths, delays, strict=False)
+            ),
+            return_exceptions=True,
+        )
         after = cpu_snapshot(server_pid)
         await browser.close()
     return {
@@ -166,8 +171,12 @@ def cpu_between(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     """CPU seconds of the server, the browsers and the rest of the machine (Playwright's driver and this client, the
     kernel, anything else) between two snapshots, and the fraction of the machine that was busy."""
     d = {k: b[k] - a[k] for k in a}
-    return {"server": d["server"], "browsers": d["browsers"], "rest": d["busy"] - d["server"] - d["browsers"],
-            "busy": d["busy"] / d["total"]}
+    return {
+        "server": d["server"],
+        "browsers": d["browsers"],
+        "rest": d["busy"] - d["server"] - d["browsers"],
+        "busy": d["busy"] / d["total"],
+    }
 
 
 def chromium_cpu_seconds() -> float:
@@ -200,10 +209,19 @@ def niced_chromium(niceness: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="*", default=[10, 20, 40])
-    parser.add_argument("--gap", type=float, default=3.0,
-                        help="seconds between one student's arrival and the next's (0: all open the page at once)")
-    parser.add_argument("--window", type=float, nargs="*", default=[20.0, 0.0],
-                        help="seconds over which the N edits arrive (0: all at the same moment); one row each")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=3.0,
+        help="seconds between one student's arrival and the next's (0: all open the page at once)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        nargs="*",
+        default=[20.0, 0.0],
+        help="seconds over which the N edits arrive (0: all at the same moment); one row each",
+    )
     parser.add_argument("--nice", type=int, default=10, help="Chromium's niceness (0: same priority as the server)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a session counts as failed")
     args = parser.parse_args()
@@ -211,20 +229,26 @@ def main() -> None:
     with streamlit_process() as (url, server):
         pid = server.pid
         asyncio.run(room(url, 1, 0, 0, int(args.timeout * 1000), pid, chromium))  # the server's imports, first count
-        print(f"one server, one Chromium (nice {args.nice}) with N contexts; {os.cpu_count()} CPU cores; "
-              f"a student arrives every {args.gap:g} s")
+        print(
+            f"one server, one Chromium (nice {args.nice}) with N contexts; {os.cpu_count()} CPU cores; "
+            f"a student arrives every {args.gap:g} s"
+        )
         for n in args.sessions:
             for window in args.window:
                 r = asyncio.run(room(url, n, args.gap * n, window, int(args.timeout * 1000), pid, chromium))
                 line = f"N={n:>3}, edits over {window:>4.0f} s: "
                 if r["loads"]:
-                    line += f"page to totals p50 {statistics.median(r['loads']):.2f} s p95 {percentile(r['loads'], 0.95):.2f} s; "
+                    loads = r["loads"]
+                    line += f"page to totals p50 {statistics.median(loads):.2f} s p95 {percentile(loads, 0.95):.2f} s; "
                 if r["edits"]:
-                    line += (f"edit -> new totals p50 {statistics.median(r['edits']):.2f} s "
-                             f"p95 {percentile(r['edits'], 0.95):.2f} s; ")
+                    line += (
+                        f"edit -> new totals p50 {statistics.median(r['edits']):.2f} s "
+                        f"p95 {percentile(r['edits'], 0.95):.2f} s; "
+                    )
                 load, edits = r["cpu_load"], r["cpu_edit"]
                 line += f"errors {len(r['errors'])}; CPU s per load / per edit: " + ", ".join(
-                    f"{who} {load[who] / n:.2f} / {edits[who] / n:.2f}" for who in ("server", "browsers", "rest"))
+                    f"{who} {load[who] / n:.2f} / {edits[who] / n:.2f}" for who in ("server", "browsers", "rest")
+                )
                 line += f"; machine busy while loading {load['busy']:.0%}, while editing {edits['busy']:.0%}"
                 print(line, flush=True)
                 for e in sorted(set(r["errors"])):

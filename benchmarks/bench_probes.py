@@ -111,10 +111,18 @@ def one_preset(name: str, args) -> dict:
     if device.type == "cuda":
         variants.append(("fp32", False))
     for label, fast in variants:
-        recipe = default_recipe(spec).model_copy(update={"aux_heads": False, "mixed_precision": fast,
-                                                         "channels_last": fast})
-        config = ProbeConfig(steps=args.steps, batch_size=args.batch, image_size=args.image_size,
-                             width_multiplier=args.width, warmup_steps=args.warmup, device=str(device), recipe=recipe)
+        recipe = default_recipe(spec).model_copy(
+            update={"aux_heads": False, "mixed_precision": fast, "channels_last": fast}
+        )
+        config = ProbeConfig(
+            steps=args.steps,
+            batch_size=args.batch,
+            image_size=args.image_size,
+            width_multiplier=args.width,
+            warmup_steps=args.warmup,
+            device=str(device),
+            recipe=recipe,
+        )
         prepared = prepare_spec(spec, config, 10)
         data = SyntheticShapes(10, args.image_size, 0)
         batches = [data.batch(i, args.batch) for i in range(args.steps)]
@@ -128,11 +136,19 @@ def one_preset(name: str, args) -> dict:
         rate = measure_matmul_rate(device, dtype)
         r_ips, b_ips = statistics.median(runner), statistics.median(bare)
         memory, kind = peak_memory(device)
-        out["rows"].append({
-            "precision": label, "bare_images_per_s": b_ips, "runner_images_per_s": r_ips, "ratio": r_ips / b_ips,
-            "peak_memory_mb": memory / 2**20, "memory_kind": kind, "macs_per_image": summary.macs_per_image,
-            "matmul_fraction": 3 * summary.macs_per_image * r_ips / rate, "matmul_rate": rate,
-        })
+        out["rows"].append(
+            {
+                "precision": label,
+                "bare_images_per_s": b_ips,
+                "runner_images_per_s": r_ips,
+                "ratio": r_ips / b_ips,
+                "peak_memory_mb": memory / 2**20,
+                "memory_kind": kind,
+                "macs_per_image": summary.macs_per_image,
+                "matmul_fraction": 3 * summary.macs_per_image * r_ips / rate,
+                "matmul_rate": rate,
+            }
+        )
     return out
 
 
@@ -151,10 +167,14 @@ def main() -> None:
     if args.one:
         print(json.dumps(one_preset(args.one, args)))
         return
-    print(f"{args.steps} steps ({args.warmup} warm-up) of batch {args.batch} at {args.image_size}px, "
-          f"width x{args.width}, aux heads off, median of {args.repeats}; each preset in its own process")
-    print(f"{'preset':<16} {'precision':<19} {'bare img/s':>10} {'runner img/s':>12} {'ratio':>6} {'peak MB':>8} "
-          f"{'MACs/img':>12} {'of matmul':>9}")
+    print(
+        f"{args.steps} steps ({args.warmup} warm-up) of batch {args.batch} at {args.image_size}px, "
+        f"width x{args.width}, aux heads off, median of {args.repeats}; each preset in its own process"
+    )
+    print(
+        f"{'preset':<16} {'precision':<19} {'bare img/s':>10} {'runner img/s':>12} {'ratio':>6} {'peak MB':>8} "
+        f"{'MACs/img':>12} {'of matmul':>9}"
+    )
     worst = float("inf")
     for name in args.presets:
         cmd = [sys.executable, __file__, "--one", name, *sys.argv[1:]]
@@ -166,11 +186,15 @@ def main() -> None:
         out = json.loads(result.stdout.strip().splitlines()[-1])
         for r in out["rows"]:
             worst = min(worst, r["ratio"])
-            print(f"{name:<16} {r['precision']:<19} {r['bare_images_per_s']:>10.1f} {r['runner_images_per_s']:>12.1f} "
-                  f"{r['ratio']:>6.3f} {r['peak_memory_mb']:>8.0f} {r['macs_per_image']:>12,} "
-                  f"{r['matmul_fraction']:>9.1%}")
-    print(f"device: {out['device']}; peak memory: {out['rows'][0]['memory_kind']}; "
-          f"matmul rate {out['rows'][0]['matmul_rate'] / 1e9:.1f} G MACs/s")
+            print(
+                f"{name:<16} {r['precision']:<19} {r['bare_images_per_s']:>10.1f} {r['runner_images_per_s']:>12.1f} "
+                f"{r['ratio']:>6.3f} {r['peak_memory_mb']:>8.0f} {r['macs_per_image']:>12,} "
+                f"{r['matmul_fraction']:>9.1%}"
+            )
+    print(
+        f"device: {out['device']}; peak memory: {out['rows'][0]['memory_kind']}; "
+        f"matmul rate {out['rows'][0]['matmul_rate'] / 1e9:.1f} G MACs/s"
+    )
     verdict = "met" if worst >= 0.95 else "NOT met"
     print(f"worst runner/bare ratio {worst:.3f} (target >= 0.95: runner overhead <= 5%): {verdict}")
 

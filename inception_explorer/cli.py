@@ -1,4 +1,5 @@
-"""``python -m inception_explorer``: list presets, count a network, check it against the design principles, export a spec.
+"""``python -m inception_explorer``: list presets, count a network, check it against the design principles, export a
+spec, run and list training probes.
 
 Bad input (an unknown preset, a file that is not a spec, a spec that cannot work) prints one clear message on
 stderr and exits with status 2, never a traceback.
@@ -95,8 +96,10 @@ def cmd_count(args: argparse.Namespace) -> int:
     for c in ("params", "macs", "activations"):
         table[c] = table[c].map(_fmt)
     table = table.rename(columns={"output": "output HxWxC", "macs": "MACs"})
-    print(f"{spec.name}: input {spec.in_channels}x{spec.input_size[0]}x{spec.input_size[1]}, "
-          f"{spec.num_classes} classes (one image, eval mode)")
+    print(
+        f"{spec.name}: input {spec.in_channels}x{spec.input_size[0]}x{spec.input_size[1]}, "
+        f"{spec.num_classes} classes (one image, eval mode)"
+    )
     print(table.to_string(index=False))
     print()
     stages = report.stages[["stage", "blocks", "output", "params", "macs", "macs_share"]].copy()
@@ -115,8 +118,10 @@ def cmd_count(args: argparse.Namespace) -> int:
         print(f"not counted (no multiply-adds in fvcore's model): {ops}")
     if check is not None:
         verdict = "agree" if check.agrees else "DISAGREE"
-        print(f"cross-check: fvcore FlopCountAnalysis {check.fvcore_total:,}; FlopCounterMode FLOPs/2 "
-              f"{check.flop_counter_macs:,} = conv+linear {check.report_macs_conv_linear:,}: {verdict}")
+        print(
+            f"cross-check: fvcore FlopCountAnalysis {check.fvcore_total:,}; FlopCounterMode FLOPs/2 "
+            f"{check.flop_counter_macs:,} = conv+linear {check.report_macs_conv_linear:,}: {verdict}"
+        )
     return 0
 
 
@@ -128,7 +133,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_principles(args: argparse.Namespace) -> int:
     from .analysis.costs import count
-    from .analysis.principles import PRINCIPLE_TITLES, check, findings_frame
+    from .analysis.findings import PRINCIPLE_TITLES, findings_frame
+    from .analysis.principles import check
 
     spec = read_source(args.source, args.input, args.classes)
     findings = check(count(spec))
@@ -151,9 +157,16 @@ def _probe_config(args: argparse.Namespace, spec: ModelSpec):
     from .probes import ProbeConfig, default_recipe
 
     recipe = default_recipe(spec).model_dump()
-    for key, value in (("optimizer", args.optimizer), ("lr", args.lr), ("label_smoothing", args.label_smoothing),
-                       ("clip_grad_norm", args.clip), ("aux_heads", args.aux), ("bn_auxiliary", args.bn_aux),
-                       ("mixed_precision", args.amp), ("channels_last", args.channels_last)):
+    for key, value in (
+        ("optimizer", args.optimizer),
+        ("lr", args.lr),
+        ("label_smoothing", args.label_smoothing),
+        ("clip_grad_norm", args.clip),
+        ("aux_heads", args.aux),
+        ("bn_auxiliary", args.bn_aux),
+        ("mixed_precision", args.amp),
+        ("channels_last", args.channels_last),
+    ):
         if value is not None:
             recipe[key] = value
     if args.clip == 0:
@@ -162,10 +175,19 @@ def _probe_config(args: argparse.Namespace, spec: ModelSpec):
         data = {"source": "folder", "folder": args.data}
     else:
         data = {"source": "synthetic", "num_classes": args.classes}
-    return ProbeConfig.from_dict({
-        "steps": args.steps, "batch_size": args.batch, "image_size": args.image_size, "width_multiplier": args.width,
-        "device": args.device, "seed": args.seed, "cpu_threads": args.threads, "data": data, "recipe": recipe,
-    })
+    return ProbeConfig.from_dict(
+        {
+            "steps": args.steps,
+            "batch_size": args.batch,
+            "image_size": args.image_size,
+            "width_multiplier": args.width,
+            "device": args.device,
+            "seed": args.seed,
+            "cpu_threads": args.threads,
+            "data": data,
+            "recipe": recipe,
+        }
+    )
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -177,8 +199,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     config = _probe_config(args, spec)
     store = Store()
     run = submit(store, spec, config, label=args.label or spec.name)
-    print(f"run {run.id}: {spec.name} at {config.image_size}x{config.image_size}, width x{config.width_multiplier}, "
-          f"{config.steps} steps of {config.batch_size} on {run.device} (store {store.path})", flush=True)
+    print(
+        f"run {run.id}: {spec.name} at {config.image_size}x{config.image_size}, width x{config.width_multiplier}, "
+        f"{config.steps} steps of {config.batch_size} on {run.device} (store {store.path})",
+        flush=True,
+    )
     if args.detach:
         return 0
     runs, last_print, run_id = RunLog(store), 0.0, run.id
@@ -186,14 +211,20 @@ def cmd_probe(args: argparse.Namespace) -> int:
         for run in follow(store, run_id):
             if run.status == RunStatus.QUEUED:
                 print(f"  queued, {runs.queue_position(run)} in line for {run.device}", flush=True)
-            elif (run.status == RunStatus.RUNNING and run.step
-                  and (time.monotonic() - last_print > 2 or run.step == run.steps_total)):
+            elif (
+                run.status == RunStatus.RUNNING
+                and run.step
+                and (time.monotonic() - last_print > 2 or run.step == run.steps_total)
+            ):
                 last_print = time.monotonic()
                 m = runs.metrics([run.id]).iloc[-1]
                 eta = run.eta_seconds()
                 left = f"  ETA {format_duration(eta)}" if eta is not None else ""
-                print(f"  step {run.step:>5}/{run.steps_total}  loss {m.loss:.4f}  acc {m.accuracy:.3f}  "
-                      f"{m.step_time * 1000:.0f} ms/step{left}", flush=True)
+                print(
+                    f"  step {run.step:>5}/{run.steps_total}  loss {m.loss:.4f}  acc {m.accuracy:.3f}  "
+                    f"{m.step_time * 1000:.0f} ms/step{left}",
+                    flush=True,
+                )
     except KeyboardInterrupt:
         print("  cancelling…", flush=True)
         runs.request_cancel(run_id)
@@ -212,15 +243,21 @@ def _print_run_summary(run) -> int:
         rows = [
             ("device", f"{s.device_name} ({s.precision}{', channels_last' if s.channels_last else ''})"),
             ("steps", f"{s.steps_done}/{s.steps_total}"),
-            ("params", f"{s.params:,}"), ("MACs / image", f"{s.macs_per_image:,} (forward{aux}"),
+            ("params", f"{s.params:,}"),
+            ("MACs / image", f"{s.macs_per_image:,} (forward{aux}"),
             ("throughput", f"{s.images_per_s:.1f} images/s" if s.images_per_s else "-"),
             ("time per step", f"{s.time_per_step * 1000:.1f} ms (median after warm-up)" if s.time_per_step else "-"),
             ("peak memory", f"{s.peak_memory_bytes / 2**20:,.0f} MB ({s.peak_memory_kind})"),
             ("final loss", f"{s.final_loss:.4f}" if s.final_loss is not None else "-"),
             ("train accuracy", f"{s.train_accuracy:.3f}" if s.train_accuracy is not None else "-"),
             ("held-out accuracy", f"{s.heldout_accuracy:.3f}" if s.heldout_accuracy is not None else "-"),
-            ("MACs/s achieved", f"{s.achieved_macs_per_s:.3g} = {s.matmul_fraction:.1%} of the measured matmul rate "
-                                f"{s.matmul_macs_per_s:.3g}" if s.matmul_fraction else "-"),
+            (
+                "MACs/s achieved",
+                f"{s.achieved_macs_per_s:.3g} = {s.matmul_fraction:.1%} of the measured matmul rate "
+                f"{s.matmul_macs_per_s:.3g}"
+                if s.matmul_fraction
+                else "-",
+            ),
         ]
         for k, v in rows:
             print(f"  {k:<18} {v}")
@@ -252,8 +289,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from .store import Store
 
     run = RunLog(Store()).request_cancel(args.run_id)
-    print(f"run {run.id}: {run.status}" + (" (cancel requested; the worker stops within a couple of seconds)"
-                                           if run.cancel_requested and run.is_active else ""))
+    print(
+        f"run {run.id}: {run.status}"
+        + (
+            " (cancel requested; the worker stops within a couple of seconds)"
+            if run.cancel_requested and run.is_active
+            else ""
+        )
+    )
     return 0
 
 
@@ -321,8 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except SpecError as exc:
         problems = "; ".join(str(p) for p in exc.problems)
-        print(f"error: invalid spec ({len(exc.problems)} problem{'s' if len(exc.problems) > 1 else ''}): {problems}",
-              file=sys.stderr)
+        print(
+            f"error: invalid spec ({len(exc.problems)} problem{'s' if len(exc.problems) > 1 else ''}): {problems}",
+            file=sys.stderr,
+        )
     except (UsageError, KeyError, OSError, ValueError, StoreError) as exc:  # DataError is a ValueError
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)

@@ -10,10 +10,10 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from . import settings as _settings
 from .spec import MAX_NAME_LENGTH, ModelSpec
@@ -147,11 +147,13 @@ class Store:
         except sqlite3.OperationalError as exc:
             text = str(exc)
             if "locked" in text or "busy" in text:
-                raise StoreError(f"the store at {self.path} is locked by another process; nothing was changed, "
-                                 f"try again in a moment") from None
+                raise StoreError(
+                    f"the store at {self.path} is locked by another process; nothing was changed, try again in a moment"
+                ) from None
             if "readonly" in text or "read-only" in text:
-                raise StoreError(f"the store at {self.path} is read-only; nothing was changed (set "
-                                 f"{HOME_ENV} to a writable folder)") from None
+                raise StoreError(
+                    f"the store at {self.path} is read-only; nothing was changed (set {HOME_ENV} to a writable folder)"
+                ) from None
             raise StoreError(f"the store at {self.path} could not be used: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"the store at {self.path} could not be used: {exc}") from None
@@ -177,15 +179,19 @@ class Store:
         return self.load_variant(name, workspace)
 
     def load_variant(self, name: str, workspace: str = "") -> VariantRecord:
-        rows = self.query("SELECT name, spec_json, created, updated FROM variants WHERE workspace = ? AND name = ?",
-                          (workspace, name))
+        rows = self.query(
+            "SELECT name, spec_json, created, updated FROM variants WHERE workspace = ? AND name = ?", (workspace, name)
+        )
         if not rows:
             raise KeyError(f"no saved variant named {name!r}")
         n, spec_json, created, updated = rows[0]
         return VariantRecord(n, ModelSpec.from_json(spec_json), created, updated)
 
     def variant_names(self, workspace: str = "") -> list[str]:
-        return [r[0] for r in self.query("SELECT name FROM variants WHERE workspace = ? ORDER BY updated DESC", (workspace,))]
+        return [
+            r[0]
+            for r in self.query("SELECT name FROM variants WHERE workspace = ? ORDER BY updated DESC", (workspace,))
+        ]
 
     def delete_variant(self, name: str, workspace: str = "") -> None:
         self.query("DELETE FROM variants WHERE workspace = ? AND name = ?", (workspace, name))
@@ -196,8 +202,10 @@ class Store:
         """A read-only copy anyone with the returned token can open; it never changes afterwards."""
         name = self.check_name(name)
         token = secrets.token_urlsafe(12)
-        self.query("INSERT INTO published(token, name, spec_json, created) VALUES (?, ?, ?, ?)",
-                   (token, name, spec.canonical_json(), time.time()))
+        self.query(
+            "INSERT INTO published(token, name, spec_json, created) VALUES (?, ?, ?, ?)",
+            (token, name, spec.canonical_json(), time.time()),
+        )
         return token
 
     def load_published(self, token: str) -> VariantRecord:
@@ -214,6 +222,8 @@ def _upgrade(db: sqlite3.Connection) -> None:
     if columns and "workspace" not in columns:
         db.execute("ALTER TABLE variants RENAME TO variants_old")
         db.executescript(_SCHEMA)
-        db.execute("INSERT INTO variants(workspace, name, spec_json, created, updated) "
-                   "SELECT '', name, spec_json, created, updated FROM variants_old")
+        db.execute(
+            "INSERT INTO variants(workspace, name, spec_json, created, updated) "
+            "SELECT '', name, spec_json, created, updated FROM variants_old"
+        )
         db.execute("DROP TABLE variants_old")

@@ -105,8 +105,13 @@ if DRAFT not in st.session_state:
 st.title("Build")
 with st.container(border=True):
     cols = st.columns([3, 1])
-    choice = pick_network("Start from", network_options(), key="build.start", container=cols[0],
-                          help="Presets are the papers' networks; variants are what you (or your instructor) saved.")
+    choice = pick_network(
+        "Start from",
+        network_options(),
+        key="build.start",
+        container=cols[0],
+        help="Presets are the papers' networks; variants are what you (or your instructor) saved.",
+    )
     if cols[1].button("Load", key="build.load", width="stretch"):
         load(network_json(choice), choice)
         for key in ("variant", "published"):
@@ -130,8 +135,10 @@ if message:
     getattr(st, message[0])(message[1])
 by_block = editing.problems_by_block(problems, draft) if problems else {}
 if problems:
-    st.error("This edit makes the network invalid; the figures above are the last valid network. "
-             "Fix it or undo:\n\n" + "\n".join(f"- {p}" for p in problems))
+    st.error(
+        "This edit makes the network invalid; the figures above are the last valid network. "
+        "Fix it or undo:\n\n" + "\n".join(f"- {p}" for p in problems)
+    )
 
 undo_cols = st.columns(3)
 undo_cols[0].button("Undo", key="build.undo", disabled=not st.session_state[HISTORY], on_click=undo)
@@ -177,10 +184,16 @@ with st.form(f"build.fields.{si}.{bi}.{version}"):
 ops = st.columns(5)
 ops[0].button("Duplicate", key="build.dup", on_click=apply, args=(editing.duplicate_block, si, bi))
 ops[1].button("Remove", key="build.remove", on_click=apply, args=(editing.remove_block, si, bi))
-ops[2].button("Move up", key="build.up", disabled=bi == 0, on_click=apply,
-              args=(editing.move_block, si, bi, si, bi - 1))
-ops[3].button("Move down", key="build.down", disabled=bi == len(blocks) - 1, on_click=apply,
-              args=(editing.move_block, si, bi, si, bi + 1))
+ops[2].button(
+    "Move up", key="build.up", disabled=bi == 0, on_click=apply, args=(editing.move_block, si, bi, si, bi - 1)
+)
+ops[3].button(
+    "Move down",
+    key="build.down",
+    disabled=bi == len(blocks) - 1,
+    on_click=apply,
+    args=(editing.move_block, si, bi, si, bi + 1),
+)
 targets = editing.convertible_kinds(block.get("kind"))
 with ops[4].popover("Convert", disabled=not targets):
     st.selectbox("To kind", targets, key="build.convert_to")
@@ -195,11 +208,32 @@ with st.expander("Network settings: input, classes, batch norm, stage name"):
     settings = (tuple(draft["input_size"]), draft["num_classes"], draft["batch_norm"], stages[si]["name"])
     with st.form(f"build.network.{abs(hash(settings)) % 10**8}"):
         c = st.columns(4)
-        h = c[0].number_input("Input height", 1, 4096, int(draft["input_size"][0]), )
-        w = c[1].number_input("Input width", 1, 4096, int(draft["input_size"][1]), )
-        classes = c[2].number_input("Classes", 1, 100_000, int(draft["num_classes"]), )
-        bn = c[3].checkbox("Batch norm", value=bool(draft["batch_norm"]), )
-        stage_name = st.text_input("Name of this stage", value=stages[si]["name"], )
+        h = c[0].number_input(
+            "Input height",
+            1,
+            4096,
+            int(draft["input_size"][0]),
+        )
+        w = c[1].number_input(
+            "Input width",
+            1,
+            4096,
+            int(draft["input_size"][1]),
+        )
+        classes = c[2].number_input(
+            "Classes",
+            1,
+            100_000,
+            int(draft["num_classes"]),
+        )
+        bn = c[3].checkbox(
+            "Batch norm",
+            value=bool(draft["batch_norm"]),
+        )
+        stage_name = st.text_input(
+            "Name of this stage",
+            value=stages[si]["name"],
+        )
         if st.form_submit_button("Apply"):
             apply(editing.set_network, (h, w), classes, bn)
             if stage_name != stages[si]["name"]:
@@ -211,8 +245,12 @@ st.subheader("Save, export, import, share")
 keep = st.columns(2)
 with keep[0]:
     name = st.text_input("Variant name", value=draft.get("name", ""), key="build.save_name")
-    if st.button("Save variant", key="build.save", disabled=spec is None,
-                 help=None if spec is not None else "Fix the problems first: only a valid network is saved"):
+    if st.button(
+        "Save variant",
+        key="build.save",
+        disabled=spec is None,
+        help=None if spec is not None else "Fix the problems first: only a valid network is saved",
+    ):
         try:
             store().save_variant(name, spec, WS)
         except (ValueError, StoreError) as exc:
@@ -221,20 +259,32 @@ with keep[0]:
             st.session_state[SOURCE] = variant(name.strip())
             st.query_params.pop("published", None)
             st.query_params["variant"] = name.strip()
-            st.success(f"Saved **{name.strip()}** in your workspace. This page's address reopens it; whoever you "
-                       f"give that address shares your workspace.")
-    if st.button("Publish a read-only copy", key="build.publish", disabled=spec is None,
-                 help="For instructors: a link the room opens and copies into their own workspaces; nobody can "
-                      "change the published copy."):
+            st.success(
+                f"Saved **{name.strip()}** in your workspace. This page's address reopens it; whoever you "
+                f"give that address shares your workspace."
+            )
+    if st.button(
+        "Publish a read-only copy",
+        key="build.publish",
+        disabled=spec is None,
+        help="For instructors: a link the room opens and copies into their own workspaces; nobody can "
+        "change the published copy.",
+    ):
         try:
             token = store().publish(name, spec)
         except (ValueError, StoreError) as exc:
             st.error(str(exc))
         else:
-            st.success(f"Published **{name.strip()}**. Hand out this link (without any `ws=`): "
-                       f"`/build?published={token}`")
-    st.download_button("Export JSON", data=ModelSpec.from_json(valid_json).to_json(),
-                       file_name=f"{draft.get('name', 'network')}.json", mime="application/json", key="build.export")
+            st.success(
+                f"Published **{name.strip()}**. Hand out this link (without any `ws=`): `/build?published={token}`"
+            )
+    st.download_button(
+        "Export JSON",
+        data=ModelSpec.from_json(valid_json).to_json(),
+        file_name=f"{draft.get('name', 'network')}.json",
+        mime="application/json",
+        key="build.export",
+    )
 with keep[1]:
     upload = st.file_uploader("Import a spec (.json)", type=["json"], key="build.upload")
     if upload is not None and st.session_state.get("build.uploaded") != upload.file_id:

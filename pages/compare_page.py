@@ -13,8 +13,9 @@ from inception_explorer.ui.widgets import pick_network, pick_networks, totals_ta
 
 st.title("Compare")
 choices = network_choices()
-picked = pick_networks("Networks", choices, default=[preset("googlenet"), preset("inception_v3")],
-                       key="compare.picked", max_selections=6)
+picked = pick_networks(
+    "Networks", choices, default=[preset("googlenet"), preset("inception_v3")], key="compare.picked", max_selections=6
+)
 if len(picked) < 2:
     st.info("Pick at least two networks.")
     st.stop()

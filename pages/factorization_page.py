@@ -13,9 +13,11 @@ from inception_explorer.ui.views import conversion_summary, factorization_candid
 from inception_explorer.ui.widgets import pick_network, totals_table
 
 st.title("Factorization lab")
-st.caption("[R] §3.1: a 5x5 becomes two 3x3 ((9+9)/25: 28% cheaper); §3.2: a 3x3 becomes 3x1 + 1x3 (33% cheaper; "
-           "two 2x2 would save only 11%), and n x n becomes 1 x n + n x 1 (Fig. 6). Each option below is built "
-           "from the same modules as the networks and counted by fvcore; the formula is beside the count.")
+st.caption(
+    "[R] §3.1: a 5x5 becomes two 3x3 ((9+9)/25: 28% cheaper); §3.2: a 3x3 becomes 3x1 + 1x3 (33% cheaper; "
+    "two 2x2 would save only 11%), and n x n becomes 1 x n + n x 1 (Fig. 6). Each option below is built "
+    "from the same modules as the networks and counted by fvcore; the formula is beside the count."
+)
 
 cols = st.columns(4)
 c_in = cols[0].number_input("C_in", 1, 4096, 192, key="fact.c_in")
@@ -32,20 +34,37 @@ except SpecError as exc:
 if int(c_in) != int(c_out):
     st.info("The paper's savings assume as many input as output filters (C_in = C_out); here they differ.")
 st.dataframe(
-    table[["name", "layers", "widths", "params", "macs", "analytic_macs", "analytic_formula", "macs_vs_nxn",
-           "saving", "paper_saving", "description"]],
-    hide_index=True, width="stretch",
-    column_config={"macs": st.column_config.NumberColumn("MACs (fvcore)", format="localized"),
-                   "analytic_macs": st.column_config.NumberColumn("MACs (formula)", format="localized"),
-                   "params": st.column_config.NumberColumn(format="localized"),
-                   "macs_vs_nxn": st.column_config.NumberColumn("cost vs n x n", format="%.3f"),
-                   "saving": st.column_config.NumberColumn(format="percent"),
-                   "paper_saving": st.column_config.NumberColumn("[R]'s figure", format="percent")},
+    table[
+        [
+            "name",
+            "layers",
+            "widths",
+            "params",
+            "macs",
+            "analytic_macs",
+            "analytic_formula",
+            "macs_vs_nxn",
+            "saving",
+            "paper_saving",
+            "description",
+        ]
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "macs": st.column_config.NumberColumn("MACs (fvcore)", format="localized"),
+        "analytic_macs": st.column_config.NumberColumn("MACs (formula)", format="localized"),
+        "params": st.column_config.NumberColumn(format="localized"),
+        "macs_vs_nxn": st.column_config.NumberColumn("cost vs n x n", format="%.3f"),
+        "saving": st.column_config.NumberColumn(format="percent"),
+        "paper_saving": st.column_config.NumberColumn("[R]'s figure", format="percent"),
+    },
 )
 
 st.subheader("What the saving buys on this device")
-st.caption(f"Median of repeated runs on {device_name(resolve_device('auto'))}, a batch of 8: forward, and "
-           "forward + backward.")
+st.caption(
+    f"Median of repeated runs on {device_name(resolve_device('auto'))}, a batch of 8: forward, and forward + backward."
+)
 sizes = (int(c_in), int(c_out), int(grid), int(n))
 if st.button("Time the options", key="fact.time"):
     with st.spinner("Timing…"):
@@ -55,20 +74,24 @@ if timed is not None and timed[0] == sizes:  # never show timings of other sizes
     st.dataframe(timed[1], hide_index=True, width="stretch")
 
 st.subheader("Apply to a network")
-st.caption("Convert chosen blocks of a preset or saved variant, keeping their widths: GoogLeNet's modules to "
-           "[R] Fig. 5 (the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The "
-           "counts before and after come from fvcore; save the result to open it on the Build page or probe it.")
+st.caption(
+    "Convert chosen blocks of a preset or saved variant, keeping their widths: GoogLeNet's modules to "
+    "[R] Fig. 5 (the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The "
+    "counts before and after come from fvcore; save the result to open it on the Build page or probe it."
+)
 choices = network_choices(include_build=True)
 TARGETS = {"5x5 → two 3x3 ([R] Fig. 5)": "inception_fig5", "n x n → 1 x n + n x 1 ([R] Fig. 6)": "inception_fig6"}
 a1, a2, a3 = st.columns([2, 2, 1])
 choice = pick_network("Network", choices, key="fact.apply.network", container=a1)
 target = TARGETS[a2.radio("Factorize", list(TARGETS), key="fact.apply.target")]
-fig6_n = (a3.number_input("n", 2, 15, 7 if int(n) < 2 else int(n), key="fact.apply.n")
-          if target == "inception_fig6" else None)
+fig6_n = (
+    a3.number_input("n", 2, 15, 7 if int(n) < 2 else int(n), key="fact.apply.n") if target == "inception_fig6" else None
+)
 spec = ModelSpec.from_json(choices[choice])
 candidates, defaults = factorization_candidates(spec, target)
-picked = st.multiselect("Blocks to convert", candidates, default=defaults,
-                        key=f"fact.apply.blocks.{choice.label}.{target}")
+picked = st.multiselect(
+    "Blocks to convert", candidates, default=defaults, key=f"fact.apply.blocks.{choice.label}.{target}"
+)
 if picked:
     try:
         converted, notes = editing.apply_factorization(spec, picked, target, fig6_n)
@@ -76,14 +99,20 @@ if picked:
         st.error(f"Cannot convert these blocks: {exc}")
     else:
         before, after = cost_report(spec.canonical_json()).totals, cost_report(converted.canonical_json()).totals
-        totals_table({f"{spec.name} (before)": spec.canonical_json(),
-                      f"{spec.name}, {len(picked)} blocks converted": converted.canonical_json()})
+        totals_table(
+            {
+                f"{spec.name} (before)": spec.canonical_json(),
+                f"{spec.name}, {len(picked)} blocks converted": converted.canonical_json(),
+            }
+        )
         st.markdown(conversion_summary(before, after))
         if mac_change(before, after) > 0:
-            st.info("More, not fewer: [R]'s 28% assumes the 5x5 is as wide in as out (the lab's C_in = C_out). "
-                    "GoogLeNet's 5x5 branches widen a narrow reduction 2-4x (16 → 32 in inception3a), and the "
-                    "second 3x3 then works at the full output width. Widen the reductions (ch5x5red) first, as "
-                    "[R] §3.1 does, and the factorization pays.")
+            st.info(
+                "More, not fewer: [R]'s 28% assumes the 5x5 is as wide in as out (the lab's C_in = C_out). "
+                "GoogLeNet's 5x5 branches widen a narrow reduction 2-4x (16 → 32 in inception3a), and the "
+                "second 3x3 then works at the full output width. Widen the reductions (ch5x5red) first, as "
+                "[R] §3.1 does, and the factorization pays."
+            )
         with st.expander("What each conversion kept, mapped or defaulted"):
             for name, block_notes in notes.items():
                 st.markdown(f"**{name}**: " + ("; ".join(block_notes) or "fields carried over as they were"))
@@ -96,6 +125,9 @@ if picked:
                 st.error(str(exc))
             else:
                 st.success(f"Saved **{name.strip()}**.")
-                st.page_link("pages/build_page.py", label="Open it on the Build page",
-                             icon=":material/construction:",
-                             query_params={"variant": name.strip(), "ws": st.session_state["workspace"]})
+                st.page_link(
+                    "pages/build_page.py",
+                    label="Open it on the Build page",
+                    icon=":material/construction:",
+                    query_params={"variant": name.strip(), "ws": st.session_state["workspace"]},
+                )

@@ -21,13 +21,16 @@ st.dataframe(
     column_config={
         "params": st.column_config.NumberColumn(format="localized"),
         "params with aux": st.column_config.NumberColumn(format="localized"),
-        "MACs (G)": st.column_config.NumberColumn(format="%.3f",
-                                                  help="multiply-adds per image, eval mode, counted by fvcore"),
+        "MACs (G)": st.column_config.NumberColumn(
+            format="%.3f", help="multiply-adds per image, eval mode, counted by fvcore"
+        ),
         "aux MACs (M, training)": st.column_config.NumberColumn(format="%.2f"),
     },
 )
-st.caption("MACs are multiply-adds (fvcore counts one fused multiply-add as one 'flop'). "
-           "Totals are for one image in eval mode; auxiliary heads run only in training and are counted apart.")
+st.caption(
+    "MACs are multiply-adds (fvcore counts one fused multiply-add as one 'flop'). "
+    "Totals are for one image in eval mode; auxiliary heads run only in training and are counted apart."
+)
 
 preset = pick_preset("presets.selected")
 st.markdown(preset.doc)

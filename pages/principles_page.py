@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from inception_explorer.analysis.principles import PRINCIPLE_TITLES
+from inception_explorer.analysis.findings import PRINCIPLE_TITLES
 from inception_explorer.ui.cached import (
     block_diagram,
     module_names,
@@ -15,9 +15,11 @@ from inception_explorer.ui.views import FINDING_TABLE_COLUMNS, finding_metrics
 from inception_explorer.ui.widgets import metric_row, pick_preset
 
 st.title("Design principles")
-st.caption("[R] §2: (1) avoid representational bottlenecks, especially early; (2) higher-dimensional "
-           "representations are easier to process locally; (3) spatial aggregation can be done over "
-           "lower-dimensional embeddings; (4) balance the width and depth of the network.")
+st.caption(
+    "[R] §2: (1) avoid representational bottlenecks, especially early; (2) higher-dimensional "
+    "representations are easier to process locally; (3) spatial aggregation can be done over "
+    "lower-dimensional embeddings; (4) balance the width and depth of the network."
+)
 
 spec_json = preset_json(pick_preset("principles.preset").name)
 findings = principle_findings(spec_json)
@@ -36,6 +38,10 @@ st.subheader("Balance of width and depth (principle 4)")
 st.plotly_chart(stage_share_figure(spec_json), width="stretch")
 
 st.subheader("Inside a block")
-block = st.selectbox("Block", module_names(spec_json), key="principles.block",
-                     help="Drawn bottom-up like the papers' figures: [G] Fig. 2, [R] Fig. 5 / 6 / 7 / 10")
+block = st.selectbox(
+    "Block",
+    module_names(spec_json),
+    key="principles.block",
+    help="Drawn bottom-up like the papers' figures: [G] Fig. 2, [R] Fig. 5 / 6 / 7 / 10",
+)
 st.graphviz_chart(block_diagram(spec_json, block))

@@ -7,12 +7,16 @@ import json
 import streamlit as st
 
 from inception_explorer.analysis import viz
-from inception_explorer.ui.cached import network_choices, store
-from inception_explorer.ui.choices import preset
-from inception_explorer.ui.widgets import pick_networks
 from inception_explorer.errors import SpecError
 from inception_explorer.probes import (
-    ACTIVE, DataError, ProbeConfig, QueueFull, RunLog, RunStatus, dispatch, submit,
+    ACTIVE,
+    DataError,
+    ProbeConfig,
+    QueueFull,
+    RunLog,
+    RunStatus,
+    dispatch,
+    submit,
 )
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
 from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
@@ -20,6 +24,9 @@ from inception_explorer.probes.runner import where_probes_run
 from inception_explorer.settings import settings
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
+from inception_explorer.ui.cached import network_choices, store
+from inception_explorer.ui.choices import preset
+from inception_explorer.ui.widgets import pick_networks
 
 RECIPES = {
     "[R] Rethinking: RMSProp, label smoothing 0.1, clipping 2.0": RETHINKING_RECIPE,
@@ -27,9 +34,11 @@ RECIPES = {
 }
 
 st.title("Training probes")
-st.caption("Short training runs that compare variants honestly: the same seeded data, steps and recipe for each. "
-           f"Each probe trains {where_probes_run()}; the rest wait in line. Leave the page, reload it or restart "
-           "the server: the probes go on and their results stay.")
+st.caption(
+    "Short training runs that compare variants honestly: the same seeded data, steps and recipe for each. "
+    f"Each probe trains {where_probes_run()}; the rest wait in line. Leave the page, reload it or restart "
+    "the server: the probes go on and their results stay."
+)
 
 WS = st.session_state["workspace"]  # probes and runs of this session's workspace only
 try:
@@ -42,45 +51,84 @@ except StoreError as exc:
 choices = network_choices(include_build=True)
 
 with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
-    picked = pick_networks("Networks (one probe each, same settings)", choices,
-                           default=[preset("googlenet"), preset("inception_v2")], key="probes.picked")
+    picked = pick_networks(
+        "Networks (one probe each, same settings)",
+        choices,
+        default=[preset("googlenet"), preset("inception_v2")],
+        key="probes.picked",
+    )
     c1, c2, c3, c4 = st.columns(4)
     steps = c1.number_input("Steps", 1, 100_000, 200, key="probes.steps")
     batch = c2.number_input("Batch size", 1, 4096, 32, key="probes.batch")
-    size = c3.number_input("Image size", 8, 1024, 128, key="probes.size",
-                           help="Square input; every network is checked at this size before it starts.")
-    width = c4.number_input("Width multiplier", 0.03, 4.0, 0.25, step=0.05, key="probes.width",
-                            help="Every channel count x this: 0.25 makes a probe fit a CPU.")
+    size = c3.number_input(
+        "Image size",
+        8,
+        1024,
+        128,
+        key="probes.size",
+        help="Square input; every network is checked at this size before it starts.",
+    )
+    width = c4.number_input(
+        "Width multiplier",
+        0.03,
+        4.0,
+        0.25,
+        step=0.05,
+        key="probes.width",
+        help="Every channel count x this: 0.25 makes a probe fit a CPU.",
+    )
     d1, d2, d3 = st.columns([1, 2, 1])
     source = d1.radio("Data", ["synthetic shapes", "image folder"], key="probes.source")
     if source == "synthetic shapes":
-        classes = d2.slider("Classes", 2, 20, 10, key="probes.classes",
-                            help="Disk, square, ring, triangle and cross, with vertical / horizontal / diagonal "
-                                 "stripes; random position, size, colours, background and noise. Seeded: every "
-                                 "network sees the same images.")
+        classes = d2.slider(
+            "Classes",
+            2,
+            20,
+            10,
+            key="probes.classes",
+            help="Disk, square, ring, triangle and cross, with vertical / horizontal / diagonal "
+            "stripes; random position, size, colours, background and noise. Seeded: every "
+            "network sees the same images.",
+        )
         data = {"source": "synthetic", "num_classes": classes}
     else:
-        folder = d2.text_input("Folder (class sub-folders of images)", key="probes.folder",
-                               help=f"A path under the data root {settings().data_root}; nothing outside it is "
-                                    "read.")
+        folder = d2.text_input(
+            "Folder (class sub-folders of images)",
+            key="probes.folder",
+            help=f"A path under the data root {settings().data_root}; nothing outside it is read.",
+        )
         data = {"source": "folder", "folder": folder}
     device = d3.selectbox("Device", ["auto", "cpu", "cuda"], key="probes.device")
     base = st.selectbox("Recipe", list(RECIPES), key="probes.recipe")
     r = RECIPES[base]
     k = f"probes.r{list(RECIPES).index(base)}."  # switching the recipe resets the switches below to its values
     e1, e2, e3, e4 = st.columns(4)
-    optimizer = e1.selectbox("Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer),
-                             key=k + "opt")
+    optimizer = e1.selectbox(
+        "Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer), key=k + "opt"
+    )
     lr = e2.number_input("Learning rate", 1e-5, 10.0, r.lr, format="%.4f", key=k + "lr")
-    smoothing = e3.number_input("Label smoothing ε", 0.0, 0.9, r.label_smoothing, step=0.05, key=k + "ls",
-                                help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.")
+    smoothing = e3.number_input(
+        "Label smoothing ε",
+        0.0,
+        0.9,
+        r.label_smoothing,
+        step=0.05,
+        key=k + "ls",
+        help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.",
+    )
     clip = e4.number_input("Clip gradient norm (0 = off)", 0.0, 100.0, r.clip_grad_norm or 0.0, key=k + "clip")
     f1, f2, f3, f4, f5 = st.columns(5)
-    aux = f1.toggle("Aux heads (weight 0.3)", False, key=k + "aux", help="[G] §5 (both papers train with them). Off "
-                    "by default because they need room: GoogLeNet's fit from about 96 px, Inception-v2/v3's from about "
-                    "299 px; a network whose aux head does not fit is refused with the reason.")
-    bn_aux = f2.toggle("BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux",
-                       help="[R] §10: batch-normalise the aux head's FC layer.")
+    aux = f1.toggle(
+        "Aux heads (weight 0.3)",
+        False,
+        key=k + "aux",
+        help="[G] §5 (both papers train with them). Off "
+        "by default because they need room: GoogLeNet's fit from about 96 px, Inception-v2/v3's from about "
+        "299 px; a network whose aux head does not fit is refused with the reason.",
+    )
+    bn_aux = f2.toggle(
+        "BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux", help="[R] §10: batch-normalise the aux head's FC layer."
+    )
     amp = f3.toggle("Mixed precision (CUDA)", r.mixed_precision, key=k + "amp")
     channels_last = f4.toggle("channels_last (CUDA)", r.channels_last, key=k + "cl")
     seed = f5.number_input("Seed", 0, 2**31 - 1, 0, key="probes.seed")
@@ -89,13 +137,28 @@ with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
 
 if go:
     try:
-        config = ProbeConfig.from_dict({
-            "steps": steps, "batch_size": batch, "image_size": size, "width_multiplier": width, "device": device,
-            "seed": seed, "data": data,
-            "recipe": {"optimizer": optimizer, "lr": lr, "momentum": 0.9, "label_smoothing": smoothing,
-                       "clip_grad_norm": clip or None, "aux_heads": aux, "bn_auxiliary": bn_aux or None,
-                       "mixed_precision": amp, "channels_last": channels_last},
-        })
+        config = ProbeConfig.from_dict(
+            {
+                "steps": steps,
+                "batch_size": batch,
+                "image_size": size,
+                "width_multiplier": width,
+                "device": device,
+                "seed": seed,
+                "data": data,
+                "recipe": {
+                    "optimizer": optimizer,
+                    "lr": lr,
+                    "momentum": 0.9,
+                    "label_smoothing": smoothing,
+                    "clip_grad_norm": clip or None,
+                    "aux_heads": aux,
+                    "bn_auxiliary": bn_aux or None,
+                    "mixed_precision": amp,
+                    "channels_last": channels_last,
+                },
+            }
+        )
     except SpecError as exc:
         st.error(f"These settings cannot run: {exc}")
         config = None
@@ -126,15 +189,18 @@ def live_runs() -> None:
     positions = {r.id: runs.queue_position(r) for r in active}
     table = runs_table(active, positions)
     metrics = runs.metrics([r.id for r in active if r.step])
-    for run, row in zip(active, table.itertuples()):
+    for run, row in zip(active, table.itertuples(), strict=True):
         left, right = st.columns([5, 1])
         left.progress(run.progress, text=f"**{run.label}** · {row.status} · {row.recipe}")
         if right.button("Cancel", key=f"probes.cancel.{run.id}", disabled=run.cancel_requested):
             runs.request_cancel(run.id)
             st.rerun(scope="fragment")
     if not metrics.empty:
-        st.plotly_chart(viz.loss_curves_figure(metrics, {r.id: r.label for r in active}, smooth=5),
-                        width="stretch", key="probes.live_curve")
+        st.plotly_chart(
+            viz.loss_curves_figure(metrics, {r.id: r.label for r in active}, smooth=5),
+            width="stretch",
+            key="probes.live_curve",
+        )
 
 
 live_runs()
@@ -142,20 +208,28 @@ live_runs()
 st.subheader("Runs")
 all_runs = runs.list(workspace=WS)
 if not all_runs:
-    st.info("No probes yet: pick networks above and start some. A few hundred steps of a 0.25-width network at "
-            "128 px take a few minutes on a CPU.")
+    st.info(
+        "No probes yet: pick networks above and start some. A few hundred steps of a 0.25-width network at "
+        "128 px take a few minutes on a CPU."
+    )
     st.stop()
 table = runs_table(all_runs, {r.id: runs.queue_position(r) for r in all_runs if r.status == RunStatus.QUEUED})
-st.dataframe(table.drop(columns=["error"]), hide_index=True, width="stretch",
-             column_config={"images/s": st.column_config.NumberColumn(format="%.1f"),
-                            "ms/step": st.column_config.NumberColumn(format="%.1f"),
-                            "peak memory (MB)": st.column_config.NumberColumn(format="%.0f"),
-                            "final loss": st.column_config.NumberColumn(format="%.3f"),
-                            "train acc": st.column_config.NumberColumn(format="%.3f"),
-                            "held-out acc": st.column_config.NumberColumn(format="%.3f"),
-                            "% of matmul rate": st.column_config.NumberColumn(format="%.1f"),
-                            "params": st.column_config.NumberColumn(format="localized"),
-                            "MACs/image": st.column_config.NumberColumn(format="localized")})
+st.dataframe(
+    table.drop(columns=["error"]),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "images/s": st.column_config.NumberColumn(format="%.1f"),
+        "ms/step": st.column_config.NumberColumn(format="%.1f"),
+        "peak memory (MB)": st.column_config.NumberColumn(format="%.0f"),
+        "final loss": st.column_config.NumberColumn(format="%.3f"),
+        "train acc": st.column_config.NumberColumn(format="%.3f"),
+        "held-out acc": st.column_config.NumberColumn(format="%.3f"),
+        "% of matmul rate": st.column_config.NumberColumn(format="%.1f"),
+        "params": st.column_config.NumberColumn(format="localized"),
+        "MACs/image": st.column_config.NumberColumn(format="localized"),
+    },
+)
 for run in all_runs:
     if run.status == RunStatus.FAILED:
         st.error(f"**{run.label}** ({run.id}) failed: {run.error}")
@@ -172,8 +246,12 @@ if chosen:
     st.plotly_chart(viz.loss_curves_figure(metrics, {i: labels[i] for i in chosen}, smooth=10), width="stretch")
     side = side_by_side(chosen_runs, labels)
     st.dataframe(side, width="stretch", height=(len(side) + 1) * 35 + 3)
-    st.download_button("Export these runs as CSV (every step)", metrics_csv(chosen_runs, metrics),
-                       file_name="inception-probes.csv", mime="text/csv")
+    st.download_button(
+        "Export these runs as CSV (every step)",
+        metrics_csv(chosen_runs, metrics),
+        file_name="inception-probes.csv",
+        mime="text/csv",
+    )
     for run in chosen_runs:
         with st.expander(f"{labels[run.id]}: what it trained"):
             st.caption(describe_recipe(run.config))

@@ -22,9 +22,9 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import helpers  # noqa: E402
 import torch  # noqa: E402
 
-import helpers  # noqa: E402
 from inception_explorer import settings  # noqa: E402
 from inception_explorer.analysis.costs import CostMemo, count  # noqa: E402
 from inception_explorer.spec.presets import get_preset  # noqa: E402
@@ -48,6 +48,19 @@ def store_home(tmp_path, monkeypatch):
     cached.store.clear()
     yield tmp_path
     cached.store.clear()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A store of its own for a probe test, one probe per device; every probe it started is cancelled after."""
+    from probe_helpers import leave_no_worker
+
+    from inception_explorer.store import Store
+
+    monkeypatch.setenv(settings.PROBES_PER_DEVICE, "1")
+    s = Store(tmp_path / "store.sqlite")
+    yield s
+    leave_no_worker(s)
 
 
 @pytest.fixture

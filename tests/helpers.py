@@ -22,8 +22,16 @@ from inception_explorer import settings
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # Without the networking flags, the closed network makes Chromium retry connections (shared/NOTES.md).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -38,8 +46,9 @@ class ServerDidNotStart(RuntimeError):
 
 
 @contextlib.contextmanager
-def streamlit_process(home: Path | None = None, log_path: Path | None = None,
-                      timeout: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+def streamlit_process(
+    home: Path | None = None, log_path: Path | None = None, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """``streamlit run app.py`` on a free port with its store under ``home`` (a new temporary folder if None);
     yields (base URL, the server's process) once ``/_stcore/health`` answers, and stops it afterwards."""
     home = Path(home) if home is not None else Path(tempfile.mkdtemp())
@@ -48,9 +57,24 @@ def streamlit_process(home: Path | None = None, log_path: Path | None = None,
     env = {**os.environ, settings.HOME: str(home)}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -61,8 +85,9 @@ def streamlit_process(home: Path | None = None, log_path: Path | None = None,
                         break
                 except OSError:
                     if time.time() > deadline or proc.poll() is not None:
-                        raise ServerDidNotStart(f"streamlit did not start within {timeout:.0f} s:\n"
-                                                + log_path.read_text()) from None
+                        raise ServerDidNotStart(
+                            f"streamlit did not start within {timeout:.0f} s:\n" + log_path.read_text()
+                        ) from None
                     time.sleep(0.2)
             yield url, proc
         finally:

@@ -5,20 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-
-from inception_explorer.spec.presets import get_preset
-from inception_explorer.probes import RunLog
-from inception_explorer.store import Store
 from helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, ServerDidNotStart, streamlit_process
 from probe_helpers import wait_for
+
+from inception_explorer.probes import RunLog
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.store import Store
 
 pytestmark = pytest.mark.browser
 
@@ -114,7 +109,7 @@ def _choose_stage_2(page) -> None:
     """Stage 2 (inception4) of googlenet, then wait until the Block list shows that stage's first block."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    for attempt in range(3):  # a rerun in flight can swallow the first choice
+    for _ in range(3):  # a rerun in flight can swallow the first choice
         try:
             _choose(page, "Stage", "2: inception4")
             # stage 2 opens on maxpool3, whose kind line (unlike conv1's) describes a pooling layer
@@ -223,11 +218,19 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
         runs = RunLog(store)
         finished = {r.id for r in runs.list(workspace=workspace)}
         page.get_by_text("New probe").click()  # folded once there are runs; its settings are back to defaults
-        for label, value in (("Steps", "5000"), ("Batch size", "4"), ("Image size", "96"), ("Width multiplier", "0.10")):
+        for label, value in (
+            ("Steps", "5000"),
+            ("Batch size", "4"),
+            ("Image size", "96"),
+            ("Width multiplier", "0.10"),
+        ):
             _fill(page, label, value)
         page.get_by_role("button", name="Start probes").click()
-        running = wait_for(lambda: [r for r in runs.list(workspace=workspace, statuses=("running",)) if r.step >= 2],
-                        120, "a long probe to make 2 steps")[0]
+        running = wait_for(
+            lambda: [r for r in runs.list(workspace=workspace, statuses=("running",)) if r.step >= 2],
+            120,
+            "a long probe to make 2 steps",
+        )[0]
         assert len(runs.list(workspace=workspace, statuses=("queued",))) == 1
         page.close()
         server_proc.kill()  # the server dies mid-run
@@ -258,4 +261,6 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
         page.close()
         for run in runs.list(workspace=workspace, statuses=("queued", "starting", "running")):
             runs.request_cancel(run.id)
-        wait_for(lambda: not runs.list(workspace=workspace, statuses=("starting", "running")), 30, "the last probe to stop")
+        wait_for(
+            lambda: not runs.list(workspace=workspace, statuses=("starting", "running")), 30, "the last probe to stop"
+        )

@@ -3,18 +3,17 @@ that validation accepts building."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch import nn
 
+from inception_explorer.errors import SpecError
 from inception_explorer.nn.blocks import BasicConv2d, Inception
 from inception_explorer.nn.build import InceptionOutputs, build
-from inception_explorer.errors import SpecError
+from inception_explorer.spec import ModelSpec
 from inception_explorer.spec.presets import get_preset, list_presets
 from inception_explorer.spec.shapes import infer_shapes, stage_info
 from inception_explorer.spec.validation import load_spec
-from inception_explorer.spec import ModelSpec
 
 PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
 
@@ -32,9 +31,12 @@ def _param_count(module: nn.Module) -> int:
 def _block_outputs(model, x):
     """Run ``model`` on ``x`` and return each block's real output shape (C, H, W) and the logits."""
     seen = {}
-    hooks = [getattr(model, name).register_forward_hook(
-        lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape[1:])))
-        for name in model.block_names]
+    hooks = [
+        getattr(model, name).register_forward_hook(
+            lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape[1:]))
+        )
+        for name in model.block_names
+    ]
     try:
         with torch.no_grad():
             out = model(x)
@@ -145,9 +147,22 @@ def test_googlenet_module_names_read_like_table1(preset_model):
     assert isinstance(model.inception4a, Inception)
     assert model.inception4a.kind == "inception_v1"
     assert model.block_names == [
-        "conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
-        "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
-        "inception5a", "inception5b",
+        "conv1",
+        "maxpool1",
+        "conv2",
+        "conv3",
+        "maxpool2",
+        "inception3a",
+        "inception3b",
+        "maxpool3",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "maxpool4",
+        "inception5a",
+        "inception5b",
     ]
     sd = model.state_dict()
     # [G] Table 1, inception (4a): #5x5 reduce 16, #5x5 48 -- and a real 5x5 kernel (torchvision has 3x3 here)
@@ -257,10 +272,17 @@ def test_check_accepts_what_builds():
             problems.append(f"block {name!r}: {type(exc).__name__}: {exc}")
     # branch names of a custom block become attributes of an Inception module
     data = get_preset("googlenet").to_dict()
-    data["stages"][1]["blocks"].insert(1, {"kind": "custom", "name": "mix", "branches": [
-        {"name": "kind", "layers": [{"op": "conv", "out_channels": 8, "kernel": 1}]},
-        {"name": "out_channels", "layers": [{"op": "conv", "out_channels": 8, "kernel": 3}]},
-    ]})
+    data["stages"][1]["blocks"].insert(
+        1,
+        {
+            "kind": "custom",
+            "name": "mix",
+            "branches": [
+                {"name": "kind", "layers": [{"op": "conv", "out_channels": 8, "kernel": 1}]},
+                {"name": "out_channels", "layers": [{"op": "conv", "out_channels": 8, "kernel": 3}]},
+            ],
+        },
+    )
     try:
         build(load_spec(data))
     except SpecError:

@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from inception_explorer.errors import SpecError
 from inception_explorer.spec.presets import get_preset
-from inception_explorer.store import Store
 from inception_explorer.spec.validation import load_spec
+from inception_explorer.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -134,13 +134,16 @@ def test_an_unknown_variant_in_the_link_is_a_warning_not_a_crash(home):
     assert any("nope" in w.value for w in at.warning)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
-    (b"name,params\nx,1\n", "not JSON"),
-    (b'{"hello": "world"}', "required field is missing"),
-    (b"{" * 10 + b"}" * 10, "not JSON"),
-    (b" " * 1_000_001, "at most 1,000,000 bytes"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not text"),
+        (b"name,params\nx,1\n", "not JSON"),
+        (b'{"hello": "world"}', "required field is missing"),
+        (b"{" * 10 + b"}" * 10, "not JSON"),
+        (b" " * 1_000_001, "at most 1,000,000 bytes"),
+    ],
+)
 def test_uploads_that_are_not_specs_are_refused_clearly(data, message):
     with pytest.raises(SpecError, match=message):
         load_spec(data)

@@ -10,12 +10,12 @@ import torch
 from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as FVCORE_HANDLED_OPS
 
-from inception_explorer.nn.build import build
 from inception_explorer.analysis.costs import CostMemo, ModuleCost, count, count_module, cross_check
 from inception_explorer.errors import SpecError
+from inception_explorer.nn.build import build
+from inception_explorer.spec import Branch, Conv, ConvBlock, CustomBlock, ModelSpec, StageSpec
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.spec.shapes import Shape
-from inception_explorer.spec import ConvBlock, CustomBlock, Branch, Conv, ModelSpec, StageSpec
 
 PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
 
@@ -30,8 +30,15 @@ V3_PARAMS_WITH_AUX = 27_161_264
 
 
 def test_reference_figures_are_the_readmes(reference_readme):
-    for n in (V3_FVCORE_TOTAL, V3_CONV_LINEAR, V3_FVCORE_BN, V3_FVCORE_ADAPTIVE_AVG_POOL, V3_AUX_ALONE, V3_PARAMS,
-              V3_PARAMS_WITH_AUX):
+    for n in (
+        V3_FVCORE_TOTAL,
+        V3_CONV_LINEAR,
+        V3_FVCORE_BN,
+        V3_FVCORE_ADAPTIVE_AVG_POOL,
+        V3_AUX_ALONE,
+        V3_PARAMS,
+        V3_PARAMS_WITH_AUX,
+    ):
         assert f"{n:,}" in reference_readme
 
 
@@ -61,6 +68,7 @@ def test_inception_v3_aux_head_alone(preset_report):
     assert row["loss_weight"] == pytest.approx(0.3)
 
 
+@pytest.mark.slow
 def test_inception_v3_cross_check_agrees(preset_report):
     spec = get_preset("inception_v3")
     report = preset_report("inception_v3")
@@ -71,6 +79,7 @@ def test_inception_v3_cross_check_agrees(preset_report):
     assert check.agrees
 
 
+@pytest.mark.slow
 def test_cross_check_would_notice_a_disagreement(preset_report):
     from dataclasses import replace
 
@@ -86,6 +95,7 @@ def test_cross_check_would_notice_a_disagreement(preset_report):
 # --------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the plain-fvcore oracle: runs each preset on a real image
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_naive", "inception_v2", "inception_v3"])
 def test_block_rows_add_up_to_plain_fvcore_on_the_built_model(name, preset_report):
     """``count`` traces a batch of no images and reads its shapes as one image's; plain fvcore here runs one real
@@ -127,8 +137,13 @@ def test_stage_rows_add_up_to_block_rows(preset_report):
 
 
 def _one_block_spec(block, size: int, in_channels: int = 3, batch_norm: bool = False) -> ModelSpec:
-    return ModelSpec(name="one", in_channels=in_channels, input_size=size, batch_norm=batch_norm,
-                     stages=(StageSpec(name="s", blocks=(block,)),))
+    return ModelSpec(
+        name="one",
+        in_channels=in_channels,
+        input_size=size,
+        batch_norm=batch_norm,
+        stages=(StageSpec(name="s", blocks=(block,)),),
+    )
 
 
 def test_one_conv_macs_by_hand(block_row):
@@ -231,10 +246,13 @@ def test_googlenet_lists_pool_cat_and_relu_as_not_counted(preset_report):
 
 def test_even_same_padding_is_counted_and_its_padding_op_listed(block_row):
     """A 2x2 'same' conv: counted as a convolution (never aten::_convolution_mode) and its pad op named."""
-    block = CustomBlock(name="mix", branches=(
-        Branch(name="a", layers=(Conv(out_channels=8, kernel=2), Conv(out_channels=8, kernel=2))),
-        Branch(name="b", layers=(Conv(out_channels=8, kernel=3),)),
-    ))
+    block = CustomBlock(
+        name="mix",
+        branches=(
+            Branch(name="a", layers=(Conv(out_channels=8, kernel=2), Conv(out_channels=8, kernel=2))),
+            Branch(name="b", layers=(Conv(out_channels=8, kernel=3),)),
+        ),
+    )
     spec = _one_block_spec(block, 17, in_channels=8)
     report = count(spec, CostMemo())
     ops = _traced_ops(spec)
@@ -348,16 +366,19 @@ def _with_widths(spec: ModelSpec, block_name: str, **widths) -> ModelSpec:
     return spec.with_block(si, bi, spec.stages[si].blocks[bi].model_copy(update=widths))
 
 
-@pytest.mark.parametrize("name, block, widths, new_blocks, new_branches", [
-    # one branch of a batch-normalised [R] Fig. 6 module
-    ("inception_v3", "Mixed_6c", {"chnxnred": 168}, 1, 1),
-    # the branch that ends in a fork of 1x3 and 3x1 ([R] Fig. 7): a concatenation inside the branch as well
-    ("inception_v3", "Mixed_7b", {"ch3x3red": 400}, 1, 1),
-    # the output widens: the next block's input changes, so all four of its branches are new too
-    ("inception_v3", "Mixed_5b", {"pool_proj": 40}, 2, 1 + 4),
-    # two branches of the naive module ([G] Fig. 2a) at once, its output width kept
-    ("googlenet_naive", "inception4c", {"ch1x1": 136, "ch3x3": 248}, 1, 2),
-])
+@pytest.mark.parametrize(
+    "name, block, widths, new_blocks, new_branches",
+    [
+        # one branch of a batch-normalised [R] Fig. 6 module
+        ("inception_v3", "Mixed_6c", {"chnxnred": 168}, 1, 1),
+        # the branch that ends in a fork of 1x3 and 3x1 ([R] Fig. 7): a concatenation inside the branch as well
+        ("inception_v3", "Mixed_7b", {"ch3x3red": 400}, 1, 1),
+        # the output widens: the next block's input changes, so all four of its branches are new too
+        ("inception_v3", "Mixed_5b", {"pool_proj": 40}, 2, 1 + 4),
+        # two branches of the naive module ([G] Fig. 2a) at once, its output width kept
+        ("googlenet_naive", "inception4c", {"ch1x1": 136, "ch3x3": 248}, 1, 2),
+    ],
+)
 def test_recount_after_an_edit_equals_a_cold_count(name, block, widths, new_blocks, new_branches):
     """The branch memo: a recount through a warm memo gives exactly the tables and totals of a cold count of the
     edited spec, and only the blocks and branches that changed are new to the memo."""
@@ -384,8 +405,9 @@ def test_recount_of_a_module_whose_branches_are_all_known():
     spec = _one_block_spec(CustomBlock(name="mix", branches=branches), 17, in_channels=8)
     memo = CostMemo()
     count(spec, memo)
-    renamed = _one_block_spec(CustomBlock(name="mix", branches=(branches[0].model_copy(update={"name": "c"}),
-                                                                 branches[1])), 17, in_channels=8)
+    renamed = _one_block_spec(
+        CustomBlock(name="mix", branches=(branches[0].model_copy(update={"name": "c"}), branches[1])), 17, in_channels=8
+    )
     recounted = count(renamed, memo)
     assert recounted.traced == 1
     _assert_same_report(recounted, count(renamed, CostMemo()))

@@ -1,4 +1,5 @@
-"""The Build page's edits on spec dicts (inception_explorer.editing): structure, purity, names, conversion, checks, undo."""
+"""The Build page's edits on spec dicts (inception_explorer.editing): structure, purity, names, conversion, checks,
+undo."""
 
 from __future__ import annotations
 
@@ -9,12 +10,30 @@ import pytest
 
 from inception_explorer.analysis.costs import CostMemo, count
 from inception_explorer.editing import (
-    EditError, UndoHistory, add_block, add_stage, aux_heads_after, convert_block, convertible_kinds, default_block,
-    duplicate_block, duplicate_stage, move_block, move_stage, problems_by_block, remove_block, remove_stage,
-    rename_block, rename_stage, replace_block, set_block_field, try_spec, unique_name,
+    EditError,
+    UndoHistory,
+    add_block,
+    add_stage,
+    aux_heads_after,
+    convert_block,
+    convertible_kinds,
+    default_block,
+    duplicate_block,
+    duplicate_stage,
+    move_block,
+    move_stage,
+    problems_by_block,
+    remove_block,
+    remove_stage,
+    rename_block,
+    rename_stage,
+    replace_block,
+    set_block_field,
+    try_spec,
+    unique_name,
 )
-from inception_explorer.spec.presets import get_preset
 from inception_explorer.spec import BLOCK_KINDS, ModelSpec
+from inception_explorer.spec.presets import get_preset
 
 
 @pytest.fixture
@@ -281,8 +300,17 @@ def test_convert_v1_to_fig5_maps_the_5x5_branch_and_counts_as_expected(g):
     block = g["stages"][2]["blocks"][3]
     assert block["name"] == "inception4c"
     fig5, notes = convert_block(block, "inception_fig5")
-    assert fig5 == {"name": "inception4c", "kind": "inception_fig5", "ch1x1": 128, "ch3x3red": 128, "ch3x3": 256,
-                    "ch3x3dblred": 24, "ch3x3dbl": 64, "pool_proj": 64, "pool": "max_pool"}
+    assert fig5 == {
+        "name": "inception4c",
+        "kind": "inception_fig5",
+        "ch1x1": 128,
+        "ch3x3red": 128,
+        "ch3x3": 256,
+        "ch3x3dblred": 24,
+        "ch3x3dbl": 64,
+        "pool_proj": 64,
+        "pool": "max_pool",
+    }
     assert "ch3x3dbl = 64 from ch5x5" in notes and not any("defaulted" in n for n in notes)
     before = totals(g)
     after = totals(replace_block(g, 2, 3, fig5))
@@ -299,11 +327,30 @@ def test_convert_v1_to_fig5_maps_the_5x5_branch_and_counts_as_expected(g):
 
 
 def test_convert_mappings_between_the_papers_kinds(v3):
-    fig5 = {"name": "m", "kind": "inception_fig5", "ch1x1": 64, "ch3x3red": 48, "ch3x3": 64, "ch3x3dblred": 64,
-            "ch3x3dbl": 96, "pool_proj": 32, "pool": "avg_pool"}
+    fig5 = {
+        "name": "m",
+        "kind": "inception_fig5",
+        "ch1x1": 64,
+        "ch3x3red": 48,
+        "ch3x3": 64,
+        "ch3x3dblred": 64,
+        "ch3x3dbl": 96,
+        "pool_proj": 32,
+        "pool": "avg_pool",
+    }
     fig6, notes = convert_block(fig5, "inception_fig6")
-    assert fig6 == {"name": "m", "kind": "inception_fig6", "n": 3, "ch1x1": 64, "chnxnred": 48, "chnxn": 64,
-                    "chnxndblred": 64, "chnxndbl": 96, "pool_proj": 32, "pool": "avg_pool"}
+    assert fig6 == {
+        "name": "m",
+        "kind": "inception_fig6",
+        "n": 3,
+        "ch1x1": 64,
+        "chnxnred": 48,
+        "chnxn": 64,
+        "chnxndblred": 64,
+        "chnxndbl": 96,
+        "pool_proj": 32,
+        "pool": "avg_pool",
+    }
     assert any(n.startswith("defaulted n = 3") for n in notes)
     assert convert_block(fig6, "inception_fig5")[0] == fig5
     v1, _ = convert_block(fig5, "inception_v1")
@@ -318,8 +365,11 @@ def test_convert_mappings_between_the_papers_kinds(v3):
     assert {"dropped ch3x3red = 48", "dropped ch5x5red = 64", "dropped pool_proj = 32"} <= set(notes)
     v1_again, notes = convert_block(naive, "inception_v1")
     assert (v1_again["ch3x3red"], v1_again["ch5x5red"], v1_again["pool_proj"]) == (32, 48, 32)
-    assert {n.split(" (")[0] for n in notes} >= {"defaulted ch3x3red = 32", "defaulted ch5x5red = 48",
-                                                  "defaulted pool_proj = 32"}
+    assert {n.split(" (")[0] for n in notes} >= {
+        "defaulted ch3x3red = 32",
+        "defaulted ch5x5red = 48",
+        "defaulted pool_proj = 32",
+    }
     BLOCK_KINDS["inception_v1"].model_validate(v1_again)
     # inception_a: its 5x5 branch is the first branch, its double 3x3 the second
     mixed_5b = v3["stages"][1]["blocks"][1]
@@ -443,8 +493,11 @@ def test_undo_restores_previous_states_in_order(g):
     assert not history.can_undo
     states = [g]
     current = g
-    for edit in (lambda d: rename_block(d, 2, 1, "first4"), lambda d: remove_block(d, 2, 2),
-                 lambda d: duplicate_stage(d, 1)):
+    for edit in (
+        lambda d: rename_block(d, 2, 1, "first4"),
+        lambda d: remove_block(d, 2, 2),
+        lambda d: duplicate_stage(d, 1),
+    ):
         history.push(current)
         current = edit(current)
         states.append(current)

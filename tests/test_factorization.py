@@ -12,10 +12,10 @@ from fractions import Fraction
 
 import pytest
 
-from inception_explorer.nn.blocks import make_block
 from inception_explorer.analysis.costs import CostMemo, count, count_module
-from inception_explorer.spec.shapes import Shape
+from inception_explorer.nn.blocks import make_block
 from inception_explorer.spec import Branch, Conv, CustomBlock, InceptionFig5, InceptionV1, ModelSpec, StageSpec
+from inception_explorer.spec.shapes import Shape
 
 C = 64
 GRID = 17
@@ -23,9 +23,9 @@ GRID = 17
 
 def _block(*kernels) -> CustomBlock:
     """A one-branch block: 'same' convolutions C -> C with the given kernels, in sequence."""
-    return CustomBlock(name="f", branches=(
-        Branch(name="b", layers=tuple(Conv(out_channels=C, kernel=k) for k in kernels)),
-    ))
+    return CustomBlock(
+        name="f", branches=(Branch(name="b", layers=tuple(Conv(out_channels=C, kernel=k) for k in kernels)),)
+    )
 
 
 def _conv_macs(*kernels) -> int:
@@ -38,8 +38,13 @@ def _conv_macs(*kernels) -> int:
 
 def _conv_macs_in_a_spec(*kernels) -> tuple[int, str]:
     """The same through count() on a one-block ModelSpec: the block's row and its output shape."""
-    spec = ModelSpec(name="f", in_channels=C, input_size=GRID, batch_norm=True,
-                     stages=(StageSpec(name="s", blocks=(_block(*kernels),)),))
+    spec = ModelSpec(
+        name="f",
+        in_channels=C,
+        input_size=GRID,
+        batch_norm=True,
+        stages=(StageSpec(name="s", blocks=(_block(*kernels),)),),
+    )
     row = count(spec, CostMemo()).blocks.iloc[0]
     return int(row["macs_conv_linear"]), row["output"]
 
@@ -83,8 +88,9 @@ def test_fig5_module_against_fig2b_with_the_same_widths():
     reduce-output pair when the 3x3s keep the branch's width."""
     shape = Shape(192, 28, 28)
     v1 = InceptionV1(name="m", ch1x1=64, ch3x3red=96, ch3x3=128, ch5x5red=32, ch5x5=32, pool_proj=32)
-    fig5 = InceptionFig5(name="m", ch1x1=64, ch3x3red=96, ch3x3=128, ch3x3dblred=32, ch3x3dbl=32, pool_proj=32,
-                         pool="max_pool")
+    fig5 = InceptionFig5(
+        name="m", ch1x1=64, ch3x3red=96, ch3x3=128, ch3x3dblred=32, ch3x3dbl=32, pool_proj=32, pool="max_pool"
+    )
     a = count_module(make_block(v1, 192, True, 1e-3), shape).macs_by_op["conv"]
     b = count_module(make_block(fig5, 192, True, 1e-3), shape).macs_by_op["conv"]
     assert a - b == 28 * 28 * 32 * 32 * (25 - 18)

@@ -8,6 +8,7 @@ The exact ratios below are what [R] §3 writes with equal input and output width
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -16,8 +17,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from inception_explorer.analysis import factorization as fz
-from inception_explorer.nn.blocks import BasicConv2d
 from inception_explorer.errors import SpecError
+from inception_explorer.nn.blocks import BasicConv2d
 from inception_explorer.spec import MAX_CHANNELS
 
 C = 64
@@ -94,8 +95,10 @@ def test_ratio_and_saving_columns_agree_with_measured_macs(by_n):
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("c_in,c_out,grid,n", [(C, C, GRID, 3), (C, C, GRID, 5), (C, C, GRID, 7),
-                                               (16, 48, 9, 5), (48, 16, 8, 3), (24, 40, 12, 4), (8, 8, 5, 1)])
+@pytest.mark.parametrize(
+    "c_in,c_out,grid,n",
+    [(C, C, GRID, 3), (C, C, GRID, 5), (C, C, GRID, 7), (16, 48, 9, 5), (48, 16, 8, 3), (24, 40, 12, 4), (8, 8, 5, 1)],
+)
 def test_measured_macs_equal_the_closed_formula(c_in, c_out, grid, n):
     df = fz.compare(c_in, c_out, grid, n)
     assert len(df) >= 1
@@ -139,14 +142,17 @@ def test_batch_norm_changes_params_not_conv_macs():
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n,names", [
-    (1, ["nxn"]),
-    (2, ["nxn", "asymmetric"]),
-    (3, ["nxn", "stacked_3x3", "asymmetric", "two_2x2"]),
-    (4, ["nxn", "asymmetric"]),
-    (5, ["nxn", "stacked_3x3", "asymmetric"]),
-    (7, ["nxn", "stacked_3x3", "asymmetric"]),
-])
+@pytest.mark.parametrize(
+    "n,names",
+    [
+        (1, ["nxn"]),
+        (2, ["nxn", "asymmetric"]),
+        (3, ["nxn", "stacked_3x3", "asymmetric", "two_2x2"]),
+        (4, ["nxn", "asymmetric"]),
+        (5, ["nxn", "stacked_3x3", "asymmetric"]),
+        (7, ["nxn", "stacked_3x3", "asymmetric"]),
+    ],
+)
 def test_options_that_exist(n, names):
     df = fz.compare(8, 8, 9, n)
     assert list(df["name"]) == names
@@ -179,7 +185,7 @@ def test_options_are_the_networks_own_modules():
 def test_options_dataclass_is_frozen():
     opt = fz.options(8, 8, 9, 3)[0]
     assert isinstance(opt, fz.FactorizationOption)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         opt.macs = 0  # type: ignore[misc]
 
 
@@ -188,18 +194,21 @@ def test_options_dataclass_is_frozen():
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args,needle", [
-    ((8, 8, 9, 0), "got 0"),
-    ((8, 8, 9, -3), "got -3"),
-    ((0, 8, 9, 3), "c_in: width must be >= 1, got 0"),
-    ((8, -1, 9, 3), "c_out: width must be >= 1, got -1"),
-    ((8, 8, 0, 3), "grid size must be >= 1, got 0"),
-    ((MAX_CHANNELS + 1, 8, 9, 3), f"got {MAX_CHANNELS + 1}"),
-    ((8, 10 * MAX_CHANNELS, 9, 3), f"got {10 * MAX_CHANNELS}"),
-    ((8, 8, 4, 5), "kernel size 5 is larger than the 4x4 grid"),
-    ((8, 8, 9, 2.5), "got 2.5"),
-    ((8, True, 9, 3), "got True"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ((8, 8, 9, 0), "got 0"),
+        ((8, 8, 9, -3), "got -3"),
+        ((0, 8, 9, 3), "c_in: width must be >= 1, got 0"),
+        ((8, -1, 9, 3), "c_out: width must be >= 1, got -1"),
+        ((8, 8, 0, 3), "grid size must be >= 1, got 0"),
+        ((MAX_CHANNELS + 1, 8, 9, 3), f"got {MAX_CHANNELS + 1}"),
+        ((8, 10 * MAX_CHANNELS, 9, 3), f"got {10 * MAX_CHANNELS}"),
+        ((8, 8, 4, 5), "kernel size 5 is larger than the 4x4 grid"),
+        ((8, 8, 9, 2.5), "got 2.5"),
+        ((8, True, 9, 3), "got True"),
+    ],
+)
 def test_bad_input_raises_spec_error_naming_the_value(args, needle):
     with pytest.raises(SpecError) as err:
         fz.compare(*args)
@@ -234,8 +243,9 @@ def _check_times(df, names, device_word):
     assert all(device_word in d.lower() for d in df["device"])
 
 
-@pytest.mark.parametrize("n,names", [(3, ["nxn", "stacked_3x3", "asymmetric", "two_2x2"]),
-                                     (5, ["nxn", "stacked_3x3", "asymmetric"])])
+@pytest.mark.parametrize(
+    "n,names", [(3, ["nxn", "stacked_3x3", "asymmetric", "two_2x2"]), (5, ["nxn", "stacked_3x3", "asymmetric"])]
+)
 def test_time_options_on_cpu(n, names):
     df = fz.time_options(8, 8, 8, n, batch=2, device="cpu", repeats=2, warmup=1)
     _check_times(df, names, "cpu")
@@ -296,8 +306,8 @@ def test_the_lab_page_applies_fig5_to_googlenet_and_saves_it(tmp_path, monkeypat
 
     from streamlit.testing.v1 import AppTest
 
-    from inception_explorer.ui import cached
     from inception_explorer.store import Store
+    from inception_explorer.ui import cached
 
     monkeypatch.setenv("INCEPTION_EXPLORER_HOME", str(tmp_path))
     cached.store.clear()

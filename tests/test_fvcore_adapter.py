@@ -48,12 +48,15 @@ class _FakeValue:
         return "x.1"
 
 
-@pytest.mark.parametrize("sizes, seen", [
-    ([0, 3, 8, 8], [1, 3, 8, 8]),  # the trace's batch of no images is read as one image
-    ([2, 3, 8, 8], [2, 3, 8, 8]),  # any other batch is left alone
-    ([5, 0], [5, 0]),  # a 0 that is not the first dimension too
-    ([], []),
-])
+@pytest.mark.parametrize(
+    "sizes, seen",
+    [
+        ([0, 3, 8, 8], [1, 3, 8, 8]),  # the trace's batch of no images is read as one image
+        ([2, 3, 8, 8], [2, 3, 8, 8]),  # any other batch is left alone
+        ([5, 0], [5, 0]),  # a 0 that is not the first dimension too
+        ([], []),
+    ],
+)
 def test_one_image_reads_only_a_leading_zero_as_one(sizes, seen):
     value = _OneImage(_FakeValue(sizes))
     assert value.type().sizes() == seen
@@ -63,9 +66,15 @@ def test_one_image_reads_only_a_leading_zero_as_one(sizes, seen):
 
 def _small_net() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2), nn.Conv2d(8, 16, (1, 3), padding=(0, 1)), nn.ReLU(inplace=True),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, (1, 3), padding=(0, 1)),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
     ).eval()
 
 
@@ -131,7 +140,10 @@ def test_only_the_adapter_imports_fvcore():
     private = re.compile(r"_DEFAULT_SUPPORTED_OPS|_ignored_ops|JitModelAnalysis")
     files = sorted(PACKAGE.rglob("*.py"))
     assert len(files) > 20
-    offenders = [str(p.relative_to(PACKAGE)) for p in files if p.name != "fvcore_adapter.py"
-                 and (importing.search(p.read_text()) or private.search(p.read_text()))]
+    offenders = [
+        str(p.relative_to(PACKAGE))
+        for p in files
+        if p.name != "fvcore_adapter.py" and (importing.search(p.read_text()) or private.search(p.read_text()))
+    ]
     assert offenders == []
     assert importing.search((PACKAGE / "analysis" / "fvcore_adapter.py").read_text())

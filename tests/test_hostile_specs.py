@@ -16,20 +16,27 @@ from hypothesis import strategies as st
 
 from inception_explorer import cli
 from inception_explorer.errors import SpecError
-from inception_explorer.spec.presets import get_preset
-from inception_explorer.spec.budget import check_budget
-from inception_explorer.spec.validation import load_spec
 from inception_explorer.spec import ModelSpec
+from inception_explorer.spec.budget import check_budget
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.spec.validation import load_spec
 
 BASE = get_preset("googlenet").with_input(96).to_dict()
 
 hostile_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-10**18, max_value=10**18),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**18), max_value=10**18),
     st.sampled_from([0, -1, 1, 2, 16384, 16385, 10**9, 2**63, -(2**63)]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
     st.sampled_from(["", "same", "valid", "名前", "\u202eevil", "a b", "__class__", "forward", "x" * 200, "0" * 65]),
 )
-hostile_values = st.recursive(hostile_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+hostile_values = st.recursive(
+    hostile_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def _paths(value, prefix=()):
@@ -63,7 +70,9 @@ def _set(data, path, value):
 def hostile_specs(draw):
     """A valid GoogLeNet with one to three places replaced by hostile values, or with a key dropped or added; or
     something that is not a spec at all; or deep nesting; or a megabyte string."""
-    kind = draw(st.sampled_from(["mutate", "mutate", "mutate", "drop", "extra", "not_a_spec", "deep", "huge_string", "giant"]))
+    kind = draw(
+        st.sampled_from(["mutate", "mutate", "mutate", "drop", "extra", "not_a_spec", "deep", "huge_string", "giant"])
+    )
     data = BASE
     if kind == "mutate":
         for _ in range(draw(st.integers(1, 3))):
@@ -88,10 +97,7 @@ def hostile_specs(draw):
     elif kind == "huge_string":
         data = _set(BASE, draw(st.sampled_from(PATHS)), "x" * 1_000_000)
     else:  # valid but giant: every conv 16384 wide, or a 4096-pixel input
-        if draw(st.booleans()):
-            data = _set(BASE, ("input_size",), [4096, 4096])
-        else:
-            data = _giant_widths(BASE)
+        data = _set(BASE, ("input_size",), [4096, 4096]) if draw(st.booleans()) else _giant_widths(BASE)
     return kind, data
 
 
@@ -126,8 +132,11 @@ def test_hostile_specs_end_in_located_errors_through_library_and_app_import(case
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 @given(hostile_specs())
 def test_hostile_specs_through_the_cli_exit_2_with_one_line(tmp_path_factory, case):
     kind, data = case
@@ -177,7 +186,10 @@ def test_report_the_outcomes():
     if not any(not k.startswith("cli") for k in OUTCOMES):
         test_hostile_specs_end_in_located_errors_through_library_and_app_import()  # hypothesis runs every example
     total = sum(v for k, v in OUTCOMES.items() if not k.startswith("cli"))
-    print(f"\n{total} generated specs through the library and the app's import; {sum(v for k, v in OUTCOMES.items() if k.startswith('cli'))} through the CLI; 0 tracebacks")
+    print(
+        f"\n{total} generated specs through the library and the app's import; "
+        f"{sum(v for k, v in OUTCOMES.items() if k.startswith('cli'))} through the CLI; 0 tracebacks"
+    )
     for k, v in sorted(OUTCOMES.items()):
         print(f"  {k}: {v}")
     assert total >= 1000

@@ -20,13 +20,18 @@ NAME = "inception_explorer"
 #: layers below it, never a layer at or above its own (errors/settings <- spec <- nn, store <- analysis <- editing,
 #: probes <- ui <- cli).
 LAYERS = {
-    "errors": 0, "settings": 0,
+    "errors": 0,
+    "settings": 0,
     "spec": 1,
-    "nn": 2, "store": 2,
+    "nn": 2,
+    "store": 2,
     "analysis": 3,
-    "editing": 4, "probes": 4,
+    "editing": 4,
+    "probes": 4,
     "ui": 5,
-    "cli": 6, "__main__": 7, "__init__": 7,
+    "cli": 6,
+    "__main__": 7,
+    "__init__": 7,
 }
 #: Third-party packages each part may not import (directly; the layer rule covers the rest).
 FORBIDDEN = {

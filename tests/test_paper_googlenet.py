@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from inception_explorer.nn.build import build
+from inception_explorer.spec import Conv
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.spec.shapes import infer_shapes
-from inception_explorer.spec import Conv
 
 INCEPTION_ROWS = ["3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"]
 
@@ -84,8 +84,15 @@ def test_block_equals_the_hand_count_from_the_table_widths(label, rows, report, 
 
 # ops: "within" = |ours/1e6 - printed| <= 0.5, the printed rounding. The exceptions, with our exact figure.
 OPS_VERDICT = {
-    "3a": "within", "3b": "within", "4a": ("off", 73_608_192), "4b": "within", "4c": "within", "4d": "within",
-    "4e": "within", "5a": ("off", 51_079_168), "5b": "within",
+    "3a": "within",
+    "3b": "within",
+    "4a": ("off", 73_608_192),
+    "4b": "within",
+    "4c": "within",
+    "4d": "within",
+    "4e": "within",
+    "5a": ("off", 51_079_168),
+    "5b": "within",
 }
 
 
@@ -138,8 +145,10 @@ def test_inception_row_params_convention(label, rows, report, block_row):
     weights, biases, _ = _hand_weights(row, c_in)
     assert ours == weights + biases
     conventions = {
-        "W/1000": weights / 1000, "W/1024": weights / 1024,
-        "WB/1000": ours / 1000, "WB/1024": ours / 1024,
+        "W/1000": weights / 1000,
+        "W/1024": weights / 1024,
+        "WB/1000": ours / 1000,
+        "WB/1024": ours / 1024,
     }
     printed = _k(row["params"])
     matching = {name for name, value in conventions.items() if abs(value - printed) <= 1}
@@ -183,9 +192,25 @@ def test_linear_row(googlenet_table1, report, block_row):
 
 # Each printed row and the module whose output it is.
 ROW_MODULES = [
-    "conv1", "maxpool1", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3", "inception4a",
-    "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a", "inception5b",
-    "head.avgpool", "head.dropout", "head.fc", "softmax",
+    "conv1",
+    "maxpool1",
+    "conv3",
+    "maxpool2",
+    "inception3a",
+    "inception3b",
+    "maxpool3",
+    "inception4a",
+    "inception4b",
+    "inception4c",
+    "inception4d",
+    "inception4e",
+    "maxpool4",
+    "inception5a",
+    "inception5b",
+    "head.avgpool",
+    "head.dropout",
+    "head.fc",
+    "softmax",
 ]
 
 
@@ -195,14 +220,17 @@ def test_every_row_output_size_is_our_module_output(googlenet_table1):
     inferred = {s.block: s.output for s in infer_shapes(spec)}
     model = build(spec).eval()
     seen = {}
-    hooks = [model.get_submodule(n).register_forward_hook(
-        lambda m, i, o, n=n: seen.__setitem__(n, tuple(o.shape[1:]))) for n in ROW_MODULES if n != "softmax"]
+    hooks = [
+        model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, tuple(o.shape[1:])))
+        for n in ROW_MODULES
+        if n != "softmax"
+    ]
     with torch.no_grad():
         logits = model(torch.zeros(1, 3, 224, 224))
     for h in hooks:
         h.remove()
     seen["softmax"] = tuple(torch.softmax(logits, 1).shape[1:])
-    for row, name in zip(googlenet_table1, ROW_MODULES):
+    for row, name in zip(googlenet_table1, ROW_MODULES, strict=True):
         h, w, c = (int(v) for v in row["output_size"].split("x"))
         shape = seen[name]
         real = (shape[0], 1, 1) if len(shape) == 1 else shape  # flattened head outputs are 1x1xC
@@ -214,7 +242,7 @@ def test_every_row_output_size_is_our_module_output(googlenet_table1):
 def test_patch_sizes_and_depths(googlenet_table1):
     spec = get_preset("googlenet")
     blocks = {b.name: b for _, _, _, b in spec.iter_blocks()}
-    for row, name in zip(googlenet_table1, ROW_MODULES):
+    for row, name in zip(googlenet_table1, ROW_MODULES, strict=True):
         if row["patch_size_stride"] and name in blocks and not name.startswith("inception"):
             k, s = re.fullmatch(r"(\d+)x\d+/(\d+)", row["patch_size_stride"]).groups()
             block = blocks[name]

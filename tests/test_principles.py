@@ -7,14 +7,30 @@ import json
 
 import pytest
 
-from inception_explorer.cli import main
 from inception_explorer.analysis.costs import CostMemo, count
-from inception_explorer.analysis.principles import (
-    ASYMMETRIC, FINDING_COLUMNS, P1, P2, P3, P4, POOL_ONLY, Finding, Thresholds, check, findings_frame, width_depth,
-    worst_severity,
+from inception_explorer.analysis.findings import (
+    ASYMMETRIC,
+    FINDING_COLUMNS,
+    P1,
+    P2,
+    P3,
+    P4,
+    POOL_ONLY,
+    Finding,
+    Thresholds,
+    findings_frame,
 )
+from inception_explorer.analysis.principles import check, width_depth, worst_severity
+from inception_explorer.cli import main
 from inception_explorer.spec import (
-    Branch, ConvBlock, CustomBlock, InceptionFig6, ModelSpec, PoolBlock, StageSpec, conv,
+    Branch,
+    ConvBlock,
+    CustomBlock,
+    InceptionFig6,
+    ModelSpec,
+    PoolBlock,
+    StageSpec,
+    conv,
 )
 
 
@@ -23,13 +39,17 @@ def _count(spec: ModelSpec):
 
 
 def _net(name: str, *stages: tuple[str, tuple], size: int = 224) -> ModelSpec:
-    return ModelSpec(name=name, input_size=(size, size), num_classes=10,
-                     stages=tuple(StageSpec(name=n, blocks=b) for n, b in stages))
+    return ModelSpec(
+        name=name, input_size=(size, size), num_classes=10, stages=tuple(StageSpec(name=n, blocks=b) for n, b in stages)
+    )
 
 
 def _at(findings, block: str, principle: str | None = None, rule: str | None = None) -> list[Finding]:
-    return [f for f in findings if f.block == block and (principle is None or f.principle == principle)
-            and (rule is None or f.rule == rule)]
+    return [
+        f
+        for f in findings
+        if f.block == block and (principle is None or f.principle == principle) and (rule is None or f.rule == rule)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +68,19 @@ def findings(preset_report):
 @pytest.fixture(scope="module")
 def pooled_early():
     """224 -> 56 -> 28 by two max pools on the raw image (4x4/4, then 2x2/2), then convolutions."""
-    spec = _net("pooled_early", ("stem", (
-        PoolBlock(name="pool1", kernel=4, stride=4), PoolBlock(name="pool2", kernel=2, stride=2),
-        ConvBlock(name="conv1", out_channels=64, kernel=3), ConvBlock(name="conv2", out_channels=192, kernel=3),
-    )), ("body", (ConvBlock(name="conv3", out_channels=256, kernel=3),)))
+    spec = _net(
+        "pooled_early",
+        (
+            "stem",
+            (
+                PoolBlock(name="pool1", kernel=4, stride=4),
+                PoolBlock(name="pool2", kernel=2, stride=2),
+                ConvBlock(name="conv1", out_channels=64, kernel=3),
+                ConvBlock(name="conv2", out_channels=192, kernel=3),
+            ),
+        ),
+        ("body", (ConvBlock(name="conv3", out_channels=256, kernel=3),)),
+    )
     return check(_count(spec))
 
 
@@ -79,8 +108,15 @@ def test_googlenet_warnings_are_only_its_pool_only_reductions_between_stages(fin
 
 
 def test_googlenet_naive_is_flagged_for_principle_3_at_every_inception_module(findings, preset_report):
-    modules = [b for b, k in zip(preset_report("googlenet_naive").blocks["block"],
-                                 preset_report("googlenet_naive").blocks["kind"]) if k == "inception_naive"]
+    modules = [
+        b
+        for b, k in zip(
+            preset_report("googlenet_naive").blocks["block"],
+            preset_report("googlenet_naive").blocks["kind"],
+            strict=True,
+        )
+        if k == "inception_naive"
+    ]
     assert len(modules) == 9
     for block in modules:
         hits = _at(findings("googlenet_naive"), block, P3, "no 1x1 reduction")
@@ -125,11 +161,19 @@ def test_pool_before_expansion_fig9_left(pooled_early, findings):
 
 def test_an_early_drop_is_worse_than_a_late_one():
     squeeze = ConvBlock(name="squeeze", out_channels=16, kernel=1)
-    early = _net("early", ("a", (ConvBlock(name="c1", out_channels=256, kernel=3, stride=2, padding=1), squeeze)),
-                 ("b", tuple(ConvBlock(name=f"x{i}", out_channels=64, kernel=3) for i in range(6))), size=64)
+    early = _net(
+        "early",
+        ("a", (ConvBlock(name="c1", out_channels=256, kernel=3, stride=2, padding=1), squeeze)),
+        ("b", tuple(ConvBlock(name=f"x{i}", out_channels=64, kernel=3) for i in range(6))),
+        size=64,
+    )
     down = tuple(ConvBlock(name=f"d{i}", out_channels=64 * 2**i, kernel=3, stride=2, padding=1) for i in range(3))
-    late = _net("late", ("a", (*down, *(ConvBlock(name=f"x{i}", out_channels=256, kernel=3) for i in range(3)))),
-                ("b", (squeeze,)), size=32)  # the squeeze at 4x4 = 1/8 of the input grid, last block: late
+    late = _net(
+        "late",
+        ("a", (*down, *(ConvBlock(name=f"x{i}", out_channels=256, kernel=3) for i in range(3)))),
+        ("b", (squeeze,)),
+        size=32,
+    )  # the squeeze at 4x4 = 1/8 of the input grid, last block: late
     (e,) = _at(check(_count(early)), "squeeze", P1, "representation drop")
     (lt,) = _at(check(_count(late)), "squeeze", P1, "representation drop")
     assert e.value == lt.value == 16.0
@@ -137,12 +181,19 @@ def test_an_early_drop_is_worse_than_a_late_one():
 
 
 def test_internal_squeeze_by_thin_1x1_reductions():
-    thin = CustomBlock(name="thin", branches=(
-        Branch(name="a", layers=(conv(8, 1), conv(256, 3))),
-        Branch(name="b", layers=(conv(8, 1), conv(128, 3))),
-    ))
-    spec = _net("thin", ("stem", (ConvBlock(name="c1", out_channels=256, kernel=3, stride=2, padding=1),)),
-                ("body", (thin, *(ConvBlock(name=f"x{i}", out_channels=256, kernel=3) for i in range(4)))), size=32)
+    thin = CustomBlock(
+        name="thin",
+        branches=(
+            Branch(name="a", layers=(conv(8, 1), conv(256, 3))),
+            Branch(name="b", layers=(conv(8, 1), conv(128, 3))),
+        ),
+    )
+    spec = _net(
+        "thin",
+        ("stem", (ConvBlock(name="c1", out_channels=256, kernel=3, stride=2, padding=1),)),
+        ("body", (thin, *(ConvBlock(name=f"x{i}", out_channels=256, kernel=3) for i in range(4)))),
+        size=32,
+    )
     (hit,) = _at(check(_count(spec)), "thin", P1, "internal squeeze")
     assert hit.value == pytest.approx(256 / 16) and hit.severity == "violation"
 
@@ -153,8 +204,10 @@ def test_paper_modules_do_not_squeeze(findings):
 
 
 def test_thresholds_can_be_overridden(pooled_early):
-    spec = _net("pooled_early", ("stem", (
-        PoolBlock(name="pool1", kernel=4, stride=4), ConvBlock(name="conv1", out_channels=64, kernel=3))),)
+    spec = _net(
+        "pooled_early",
+        ("stem", (PoolBlock(name="pool1", kernel=4, stride=4), ConvBlock(name="conv1", out_channels=64, kernel=3))),
+    )
     report = _count(spec)
     assert _at(check(report), "pool1", P1, "representation drop")
     relaxed = check(report, Thresholds(max_block_drop=20.0))
@@ -166,10 +219,18 @@ def test_thresholds_can_be_overridden(pooled_early):
 
 
 def test_coarse_grid_with_few_channels_is_flagged():
-    spec = _net("narrow_end", ("stem", (
-        ConvBlock(name="c1", out_channels=64, kernel=3, stride=2, padding=1),
-        ConvBlock(name="c2", out_channels=128, kernel=3, stride=2, padding=1))),
-        ("coarse", (ConvBlock(name="c3", out_channels=128, kernel=3),)), size=32)
+    spec = _net(
+        "narrow_end",
+        (
+            "stem",
+            (
+                ConvBlock(name="c1", out_channels=64, kernel=3, stride=2, padding=1),
+                ConvBlock(name="c2", out_channels=128, kernel=3, stride=2, padding=1),
+            ),
+        ),
+        ("coarse", (ConvBlock(name="c3", out_channels=128, kernel=3),)),
+        size=32,
+    )
     got = check(_count(spec))
     (hit,) = _at(got, "c3", P2)
     assert hit.rule == "low activations per tile" and hit.severity == "warning" and hit.value == 128
@@ -180,7 +241,9 @@ def test_fig7_expanded_banks_pass_principle_2_and_googlenet_gets_a_note(findings
     assert [f for f in findings("inception_v3") if f.principle == P2] == []
     notes = [f for f in findings("googlenet") if f.principle == P2]
     assert [(f.block, f.severity, f.rule) for f in notes] == [
-        ("inception5a", "info", "no expanded filter bank"), ("inception5b", "info", "no expanded filter bank")]
+        ("inception5a", "info", "no expanded filter bank"),
+        ("inception5b", "info", "no expanded filter bank"),
+    ]
 
 
 # ---- principle 3: large kernels ---------------------------------------------------------------------------------
@@ -219,8 +282,12 @@ def test_width_depth_table_and_spread(preset_report, findings):
 
 def test_asymmetric_factorization_outside_12_to_20():
     fig6 = InceptionFig6(name="fig6", n=7, ch1x1=32, chnxnred=32, chnxn=32, chnxndblred=32, chnxndbl=32, pool_proj=32)
-    spec = _net("early_fig6", ("stem", (ConvBlock(name="c1", out_channels=64, kernel=3, stride=2, padding=1),)),
-                ("m", (fig6,)), size=70)
+    spec = _net(
+        "early_fig6",
+        ("stem", (ConvBlock(name="c1", out_channels=64, kernel=3, stride=2, padding=1),)),
+        ("m", (fig6,)),
+        size=70,
+    )
     (hit,) = _at(check(_count(spec)), "fig6", ASYMMETRIC)
     assert hit.value == 35 and hit.severity == "warning" and "§3.2" in hit.message
 
@@ -232,7 +299,11 @@ def test_asymmetric_factorization_at_17x17_and_fig7_forks_pass(findings):
 
 def test_pool_only_reduction(findings):
     assert [f.block for f in findings("googlenet") if f.principle == POOL_ONLY] == [
-        "maxpool1", "maxpool2", "maxpool3", "maxpool4"]
+        "maxpool1",
+        "maxpool2",
+        "maxpool3",
+        "maxpool4",
+    ]
     # the Fig. 10 reductions of v2 (conv and pool side by side) are not pool-only
     assert [f.block for f in findings("inception_v2") if f.principle == POOL_ONLY] == ["maxpool1"]
 
@@ -262,15 +333,25 @@ def test_cli_principles_table(capsys):
 
 
 def test_cli_principles_json_from_spec_file(tmp_path, capsys):
-    spec = _net("pooled_early", ("stem", (
-        PoolBlock(name="pool1", kernel=4, stride=4), PoolBlock(name="pool2", kernel=2, stride=2),
-        ConvBlock(name="conv1", out_channels=64, kernel=3))),)
+    spec = _net(
+        "pooled_early",
+        (
+            "stem",
+            (
+                PoolBlock(name="pool1", kernel=4, stride=4),
+                PoolBlock(name="pool2", kernel=2, stride=2),
+                ConvBlock(name="conv1", out_channels=64, kernel=3),
+            ),
+        ),
+    )
     path = tmp_path / "spec.json"
     path.write_text(spec.to_json())
     assert main(["principles", str(path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {(r["block"], r["severity"]) for r in rows if r["principle"] == "1"} >= {
-        ("pool1", "violation"), ("pool2", "violation")}
+        ("pool1", "violation"),
+        ("pool2", "violation"),
+    }
 
 
 def test_cli_principles_bad_source(capsys):

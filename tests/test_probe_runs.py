@@ -7,13 +7,15 @@ import sys
 import time
 
 import pytest
-from probe_helpers import config, store, wait_for  # noqa: F401  (store is a fixture)
+from probe_helpers import config, wait_for
 
 from inception_explorer.errors import SpecError
 from inception_explorer.probes import ACTIVE, DataError, RunLog, RunStatus, follow, reap, submit
 from inception_explorer.settings import DATA_ROOT, HOME, MAX_WAITING_PER_WORKSPACE
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store
+
+pytestmark = pytest.mark.slow  # each test trains probes in worker processes
 
 GOOGLENET = get_preset("googlenet")
 
@@ -121,14 +123,33 @@ def test_a_run_whose_process_is_gone_after_a_restart_is_marked_failed(store):
 
 
 def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "inception_explorer", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "inception_explorer", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_the_cli_trains_a_probe_lists_it_and_refuses_bad_input(tmp_path):
     env = {**os.environ, HOME: str(tmp_path / "home"), DATA_ROOT: str(tmp_path)}
-    r = cli("probe", "googlenet", "--steps", "5", "--image-size", "32", "--batch", "4", "--width", "0.125",
-            "--no-aux", "--classes", "4", "--device", "cpu", "--threads", "1", env=env)
+    r = cli(
+        "probe",
+        "googlenet",
+        "--steps",
+        "5",
+        "--image-size",
+        "32",
+        "--batch",
+        "4",
+        "--width",
+        "0.125",
+        "--no-aux",
+        "--classes",
+        "4",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     assert ": done" in r.stdout and "throughput" in r.stdout and "held-out accuracy" in r.stdout
     listed = cli("runs", env=env)

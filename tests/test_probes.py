@@ -18,8 +18,15 @@ CPU = torch.device("cpu")
 
 
 def tiny_config(**overrides) -> ProbeConfig:
-    data = {"steps": 4, "batch_size": 4, "image_size": 32, "width_multiplier": 0.125, "warmup_steps": 1,
-            "data": {"num_classes": 4, "heldout": 8}, "recipe": {"aux_heads": False}}
+    data = {
+        "steps": 4,
+        "batch_size": 4,
+        "image_size": 32,
+        "width_multiplier": 0.125,
+        "warmup_steps": 1,
+        "data": {"num_classes": 4, "heldout": 8},
+        "recipe": {"aux_heads": False},
+    }
     data.update(overrides)
     return ProbeConfig.from_dict(data)
 
@@ -144,8 +151,9 @@ def test_label_smoothing_is_the_formula_of_rethinking_section_7():
     eps = 0.1
     expected = _smoothed_by_hand(logits, target, eps)
     assert torch.allclose(smoothed_cross_entropy(logits, target, eps).double(), expected, atol=1e-6)
-    assert torch.allclose(smoothed_cross_entropy(logits, target, 0.0).double(), _smoothed_by_hand(logits, target, 0.0),
-                          atol=1e-6)
+    assert torch.allclose(
+        smoothed_cross_entropy(logits, target, 0.0).double(), _smoothed_by_hand(logits, target, 0.0), atol=1e-6
+    )
     assert torch.allclose(smoothed_cross_entropy(logits, target, 0.0), F.cross_entropy(logits, target))
     # smoothing pulls a confident correct prediction's loss up: the target is no longer one-hot
     confident, zero = torch.tensor([[10.0, 0, 0, 0, 0]]), torch.tensor([0])
@@ -231,7 +239,12 @@ def test_default_recipes_follow_the_papers():
     r = default_recipe(get_preset("inception_v3"))
     assert r == RETHINKING_RECIPE
     assert (r.optimizer, r.rmsprop_decay, r.rmsprop_eps, r.label_smoothing, r.clip_grad_norm) == (
-        "rmsprop", 0.9, 1.0, 0.1, 2.0)
+        "rmsprop",
+        0.9,
+        1.0,
+        0.1,
+        2.0,
+    )
 
 
 def test_bad_config_values_are_located():
@@ -268,8 +281,13 @@ def test_probes_are_reproducible_on_cpu():
     runs = []
     for _ in range(2):
         steps = []
-        train_probe(spec, config.model_copy(update={"image_size": 80}), SyntheticShapes(4, 80, seed=5), CPU,
-                    on_step=steps.append)
+        train_probe(
+            spec,
+            config.model_copy(update={"image_size": 80}),
+            SyntheticShapes(4, 80, seed=5),
+            CPU,
+            on_step=steps.append,
+        )
         runs.append([m.loss for m in steps])
     assert runs[0] == runs[1]
 
@@ -287,17 +305,23 @@ def test_should_stop_ends_the_run_early_and_keeps_what_was_measured():
     config = tiny_config(steps=50)
     spec = prepare_spec(get_preset("googlenet"), config, 4)
     steps = []
-    summary = train_probe(spec, config, SyntheticShapes(4, 32), CPU, on_step=steps.append,
-                          should_stop=lambda: len(steps) >= 3)
+    summary = train_probe(
+        spec, config, SyntheticShapes(4, 32), CPU, on_step=steps.append, should_stop=lambda: len(steps) >= 3
+    )
     assert summary.cancelled and summary.steps_done == 3 and len(steps) == 3
     assert summary.heldout_accuracy is None and summary.images_per_s > 0
 
 
-@pytest.mark.parametrize("error", [
-    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
-                 "you tried to allocate 1 bytes"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 1 bytes"
+        ),
+    ],
+)
 def test_out_of_memory_gives_the_message_with_batch_and_device(monkeypatch, error):
     import inception_explorer.probes.train as train
 
@@ -308,6 +332,7 @@ def test_out_of_memory_gives_the_message_with_batch_and_device(monkeypatch, erro
 
         def forward(*args, **kwargs):
             raise error
+
         model.forward = forward
         return model
 
@@ -340,8 +365,9 @@ def test_width_multiplier_scales_the_cost():
     from inception_explorer.analysis.costs import count
 
     def params(width: float) -> int:
-        return count(prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=width),
-                                  10)).totals.params
+        return count(
+            prepare_spec(get_preset("googlenet"), tiny_config(image_size=96, width_multiplier=width), 10)
+        ).totals.params
 
     full, half = params(1.0), params(0.5)
     assert 0.2 < half / full < 0.3  # convolutions' weights scale with both widths: about a quarter
@@ -351,8 +377,9 @@ def test_width_multiplier_scales_the_cost():
 def test_a_probe_on_cuda_uses_mixed_precision_and_channels_last():
     config = tiny_config(steps=3, device="cuda", batch_size=8, image_size=96, recipe={"aux_heads": True})
     spec = prepare_spec(get_preset("inception_v3"), config.model_copy(update={"image_size": 299}), 4)
-    summary = train_probe(spec, config.model_copy(update={"image_size": 299}), SyntheticShapes(4, 299),
-                          torch.device("cuda"))
+    summary = train_probe(
+        spec, config.model_copy(update={"image_size": 299}), SyntheticShapes(4, 299), torch.device("cuda")
+    )
     assert summary.precision in ("bf16 autocast", "fp16 autocast") and summary.channels_last
     assert summary.peak_memory_kind == "torch.cuda.max_memory_allocated" and summary.peak_memory_bytes > 0
     fp32_recipe = config.recipe.model_copy(update={"mixed_precision": False, "channels_last": False})

@@ -5,31 +5,21 @@ import time
 from pathlib import Path
 
 import pytest
+from probe_helpers import leave_no_worker
 from streamlit.testing.v1 import AppTest
 
-from inception_explorer.probes import ACTIVE, RunLog, RunStatus, reap
-from inception_explorer.settings import DATA_ROOT, HOME, PROBES_PER_DEVICE
+from inception_explorer.probes import ACTIVE, RunLog, RunStatus
+from inception_explorer.settings import DATA_ROOT, PROBES_PER_DEVICE
 from inception_explorer.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv(HOME, str(tmp_path))
+def home(store_home, monkeypatch):
     monkeypatch.setenv(PROBES_PER_DEVICE, "1")
-    from inception_explorer.ui import cached
-
-    cached.store.clear()
-    yield tmp_path
-    store = Store(tmp_path / "store.sqlite")
-    for run in RunLog(store).list(statuses=(RunStatus.QUEUED, *ACTIVE)):
-        RunLog(store).request_cancel(run.id)
-    deadline = time.time() + 15
-    while RunLog(store).list(statuses=ACTIVE) and time.time() < deadline:
-        time.sleep(0.2)
-        reap(store)
-    cached.store.clear()
+    yield store_home
+    leave_no_worker(Store(store_home / "store.sqlite"))
 
 
 def _probes_page() -> AppTest:
@@ -49,6 +39,7 @@ def _small(at: AppTest, steps: int) -> None:
     at.run()
 
 
+@pytest.mark.slow
 def test_two_probes_queue_run_and_compare(home):
     at = _probes_page()
     assert at.info and "No probes yet" in at.info[0].value
@@ -76,6 +67,7 @@ def test_two_probes_queue_run_and_compare(home):
     assert at.get("plotly_chart") and at.get("download_button")
 
 
+@pytest.mark.slow
 def test_cancel_from_the_page_stops_a_running_probe(home):
     at = _probes_page()
     at.multiselect(key="probes.picked").set_value(["preset googlenet"])

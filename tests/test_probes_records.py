@@ -16,11 +16,27 @@ from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store
 
 GOOGLENET = get_preset("googlenet")
-FULL = {"device": "cpu", "device_name": "a CPU", "precision": "fp32", "channels_last": False, "params": 1000,
-        "macs_per_image": 5000, "steps_done": 4, "steps_total": 4, "cancelled": False, "images_per_s": 20.0,
-        "time_per_step": 0.2, "peak_memory_bytes": 3 * 2**20, "peak_memory_kind": "peak resident memory",
-        "final_loss": 1.25, "train_accuracy": 0.5, "heldout_accuracy": 0.25, "achieved_macs_per_s": 3e5,
-        "matmul_macs_per_s": 1e6, "matmul_fraction": 0.3}
+FULL = {
+    "device": "cpu",
+    "device_name": "a CPU",
+    "precision": "fp32",
+    "channels_last": False,
+    "params": 1000,
+    "macs_per_image": 5000,
+    "steps_done": 4,
+    "steps_total": 4,
+    "cancelled": False,
+    "images_per_s": 20.0,
+    "time_per_step": 0.2,
+    "peak_memory_bytes": 3 * 2**20,
+    "peak_memory_kind": "peak resident memory",
+    "final_loss": 1.25,
+    "train_accuracy": 0.5,
+    "heldout_accuracy": 0.25,
+    "achieved_macs_per_s": 3e5,
+    "matmul_macs_per_s": 1e6,
+    "matmul_fraction": 0.3,
+}
 
 
 @pytest.fixture

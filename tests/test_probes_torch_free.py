@@ -9,17 +9,27 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from inception_explorer.probes import ProbeConfig, ProbeSummary, RunLog, RunStatus
 from inception_explorer.settings import HOME
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store
 
+pytestmark = pytest.mark.slow  # fresh interpreters
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def _store_with_runs(home: Path) -> tuple[str, str]:
@@ -28,8 +38,17 @@ def _store_with_runs(home: Path) -> tuple[str, str]:
     config = ProbeConfig.from_dict({"steps": 3, "device": "cpu"})
     done = runs.create("finished one", get_preset("googlenet"), config, "cpu")
     waiting = runs.create("waiting one", get_preset("inception_v3"), config, "cpu")
-    summary = ProbeSummary.from_dict({"device": "cpu", "device_name": "some CPU", "precision": "fp32",
-                                      "steps_done": 3, "steps_total": 3, "cancelled": False, "images_per_s": 12.5})
+    summary = ProbeSummary.from_dict(
+        {
+            "device": "cpu",
+            "device_name": "some CPU",
+            "precision": "fp32",
+            "steps_done": 3,
+            "steps_total": 3,
+            "cancelled": False,
+            "images_per_s": 12.5,
+        }
+    )
     runs.finish(done.id, RunStatus.DONE, summary)
     return done.id, waiting.id
 
@@ -58,7 +77,8 @@ def test_listing_runs_and_their_tables_does_not_import_torch(tmp_path):
 
 def test_the_cli_runs_and_cancel_commands_do_not_import_torch(tmp_path):
     done, waiting = _store_with_runs(tmp_path)
-    result = _fresh_python(f"""
+    result = _fresh_python(
+        f"""
         import sys
         from inception_explorer import cli
 
@@ -67,7 +87,9 @@ def test_the_cli_runs_and_cancel_commands_do_not_import_torch(tmp_path):
         assert cli.main(["cancel", {waiting!r}]) == 0
         assert "torch" not in sys.modules, "the CLI's runs / cancel imported torch"
         print("ok")
-    """, **{HOME: str(tmp_path)})
+    """,
+        **{HOME: str(tmp_path)},
+    )
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr
     assert "finished one" in result.stdout and "waiting one" in result.stdout
     assert f"run {waiting}: cancelled" in result.stdout
@@ -75,13 +97,17 @@ def test_the_cli_runs_and_cancel_commands_do_not_import_torch(tmp_path):
 
 
 def test_the_cli_runs_command_on_an_empty_store_does_not_import_torch(tmp_path):
-    result = _fresh_python("""
+    result = _fresh_python(
+        """
         import sys
         from inception_explorer import cli
 
         assert cli.main(["runs"]) == 0
         assert "torch" not in sys.modules
         print("ok")
-    """, **{HOME: str(tmp_path)})
-    assert result.returncode == 0 and "no probe runs in" in result.stdout and result.stdout.strip().endswith("ok"), \
+    """,
+        **{HOME: str(tmp_path)},
+    )
+    assert result.returncode == 0 and "no probe runs in" in result.stdout and result.stdout.strip().endswith("ok"), (
         result.stderr
+    )

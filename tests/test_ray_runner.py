@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from probe_helpers import config, store, wait_for  # noqa: F401  (store is a fixture)
+from helpers import free_port
+from probe_helpers import config, wait_for
 
 from inception_explorer.errors import SpecError
 from inception_explorer.probes import RunLog, RunStatus, follow, submit
@@ -26,26 +27,42 @@ from inception_explorer.probes.runner import check, log_path, where_probes_run
 from inception_explorer.settings import RAY_ADDRESS, RAY_MAX_RUNNING
 from inception_explorer.spec.presets import get_preset
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 GOOGLENET = get_preset("googlenet")
 RAY = Path(sys.executable).with_name("ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A one-node Ray cluster with 2 CPUs and no GPU, in its own process group and temp folder; its address."""
-    port = _free_port()
+    port = free_port()
     temp = tempfile.mkdtemp(prefix="ie-ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     head = subprocess.Popen(
-        [str(RAY), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
-         "--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(100 * 2**20),
-         "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(RAY),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--num-gpus",
+            "0",
+            "--object-store-memory",
+            str(100 * 2**20),
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+            "--temp-dir",
+            temp,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     address = f"127.0.0.1:{port}"
     try:
@@ -127,13 +144,17 @@ def test_cancel_reaches_the_task_on_ray_and_keeps_its_metrics(store, on_ray):
 def test_a_ray_worker_that_dies_fails_its_run_and_the_other_run_goes_on(store, on_ray):
     doomed = submit(store, GOOGLENET, config(2000), label="doomed")
     other = submit(store, GOOGLENET, config(40), label="other")
-    found = wait_for(lambda: re.search(r"running on Ray node [\d.]+, pid (\d+)", _log(store, doomed.id)), 90,
-                     "the doomed probe to start on a Ray worker")
+    found = wait_for(
+        lambda: re.search(r"running on Ray node [\d.]+, pid (\d+)", _log(store, doomed.id)),
+        90,
+        "the doomed probe to start on a Ray worker",
+    )
     wait_for(lambda: RunLog(store).get(doomed.id).step >= 2, 60, "the doomed probe to make 2 steps")
     os.kill(int(found.group(1)), signal.SIGKILL)
     t = time.time()
-    doomed = wait_for(lambda: (r := RunLog(store).get(doomed.id)).is_finished and r, 15,
-                      "the dead worker's run to fail")
+    doomed = wait_for(
+        lambda: (r := RunLog(store).get(doomed.id)).is_finished and r, 15, "the dead worker's run to fail"
+    )
     took = time.time() - t
     print(f"\nkilled Ray worker -> run failed in {took:.2f} s: {doomed.error}")
     assert doomed.status == RunStatus.FAILED and took < 5
@@ -149,7 +170,7 @@ def test_a_cluster_without_a_gpu_refuses_a_cuda_probe_with_the_reason(store, on_
 
 
 def test_an_unreachable_cluster_fails_the_run_quickly_with_the_address(store, monkeypatch):
-    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv(RAY_ADDRESS, address)
     t = time.time()
     run = _finish(store, submit(store, GOOGLENET, config(5)).id, timeout=60)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from inception_explorer.analysis.costs import count
-from inception_explorer.spec.presets import get_preset
 from inception_explorer.analysis.reference import GOOGLENET_TABLE1, googlenet_table1
+from inception_explorer.spec.presets import get_preset
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "reference" / "googlenet_table1.csv"
 
@@ -19,9 +19,10 @@ def _printed(value: str) -> float | None:
 def test_embedded_table_is_the_reference_csv():
     if not CSV.exists():
         pytest.fail(f"{CSV} missing: CI clones the repo with ../shared beside it")
-    rows = [r for r in csv.DictReader(CSV.open()) if r["type"] not in ("avg pool", "dropout (40%)", "softmax")]
+    with CSV.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["type"] not in ("avg pool", "dropout (40%)", "softmax")]
     assert len(rows) == len(GOOGLENET_TABLE1)
-    for printed, ours in zip(rows, GOOGLENET_TABLE1):
+    for printed, ours in zip(rows, GOOGLENET_TABLE1, strict=True):
         assert printed["output_size"] == ours.output_size
         assert _printed(printed["params"]) == ours.params_k
         assert _printed(printed["ops"]) == ours.ops_m

@@ -47,7 +47,9 @@ def _environment_reads(path: Path) -> list[int]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             f = node.func
-            if f.attr == "getenv" or (f.attr == "get" and isinstance(f.value, ast.Attribute) and f.value.attr == "environ"):
+            if f.attr == "getenv" or (
+                f.attr == "get" and isinstance(f.value, ast.Attribute) and f.value.attr == "environ"
+            ):
                 lines.append(node.lineno)
         if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
             v = node.value
@@ -57,8 +59,9 @@ def _environment_reads(path: Path) -> list[int]:
 
 
 def test_no_other_module_reads_the_environment():
-    readers = {str(p.relative_to(PACKAGE)): _environment_reads(p) for p in PACKAGE.rglob("*.py")
-               if p.name != "settings.py"}
+    readers = {
+        str(p.relative_to(PACKAGE)): _environment_reads(p) for p in PACKAGE.rglob("*.py") if p.name != "settings.py"
+    }
     assert {k: v for k, v in readers.items() if v} == {}
 
 

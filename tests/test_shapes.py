@@ -15,7 +15,6 @@ from inception_explorer.spec import Conv, ModelSpec, Pool
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.spec.shapes import Shape, _ShapeProblem, infer_shapes, layer_output, stage_info
 
-
 # --------------------------------------------------------------------------------------------------------------
 # Grid sizes against the papers' outlines
 # --------------------------------------------------------------------------------------------------------------
@@ -24,7 +23,9 @@ from inception_explorer.spec.shapes import Shape, _ShapeProblem, infer_shapes, l
 def test_inception_v3_stage_grids_are_35_17_8():
     info = {s.name: s for s in stage_info(get_preset("inception_v3"))}
     assert [(info[n].output.h, info[n].output.w, info[n].output.c) for n in ("Mixed_5", "Mixed_6", "Mixed_7")] == [
-        (35, 35, 288), (17, 17, 768), (8, 8, 2048)
+        (35, 35, 288),
+        (17, 17, 768),
+        (8, 8, 2048),
     ]
     assert info["Mixed_5"].input == Shape(192, 71, 71)
 
@@ -32,7 +33,10 @@ def test_inception_v3_stage_grids_are_35_17_8():
 def test_googlenet_stage_reductions_are_4_8_16_32():
     info = stage_info(get_preset("googlenet"))
     assert [(s.name, s.output.h, s.reduction) for s in info] == [
-        ("stem", 56, 4), ("inception3", 28, 8), ("inception4", 14, 16), ("inception5", 7, 32)
+        ("stem", 56, 4),
+        ("inception3", 28, 8),
+        ("inception4", 14, 16),
+        ("inception5", 7, 32),
     ]
 
 
@@ -47,12 +51,32 @@ def test_inception_v2_reproduces_every_row_of_rethinking_table1(inception_v3_tab
     stages = {s.name: s for s in stage_info(spec)}
     by_name = {s.block: s for s in shapes}
     rows = inception_v3_table1
-    assert [r["type"] for r in rows] == ["conv", "conv", "conv padded", "pool", "conv", "conv", "conv",
-                                         "3xInception", "5xInception", "2xInception", "pool", "linear", "softmax"]
+    assert [r["type"] for r in rows] == [
+        "conv",
+        "conv",
+        "conv padded",
+        "pool",
+        "conv",
+        "conv",
+        "conv",
+        "3xInception",
+        "5xInception",
+        "2xInception",
+        "pool",
+        "linear",
+        "softmax",
+    ]
     # the stem: each row is one block's input, and its patch size / stride
-    stem = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_3x3", "Conv2d_4a_3x3",
-            "Conv2d_4b_3x3"]
-    for row, name in zip(rows[:7], stem):
+    stem = [
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "maxpool1",
+        "Conv2d_3b_3x3",
+        "Conv2d_4a_3x3",
+        "Conv2d_4b_3x3",
+    ]
+    for row, name in zip(rows[:7], stem, strict=True):
         s = by_name[name]
         assert (s.input.c, s.input.h, s.input.w) == _shape(row["input_size"]), (row, name)
         block = spec.stages[s.stage_index].blocks[s.block_index]
@@ -121,7 +145,9 @@ def test_pool_output_sizes_agree_with_torch_including_ceil_mode():
         ours, theirs = _our_len(layer, size), _torch_len(layer, size)
         if ours != theirs:
             mismatches.append((size, k, s, p, ceil, ours, theirs))
-    assert mismatches == [], "(grid, kernel, stride, padding, ceil_mode, ours, torch):\n" + "\n".join(map(str, mismatches))
+    assert mismatches == [], "(grid, kernel, stride, padding, ceil_mode, ours, torch):\n" + "\n".join(
+        map(str, mismatches)
+    )
 
 
 def test_googlenet_maxpool4_on_a_2x2_grid_does_not_collapse():

@@ -8,12 +8,21 @@ import json
 import pytest
 
 from inception_explorer.errors import Problem, SpecError
-from inception_explorer.spec.presets import get_preset, list_presets
-from inception_explorer.spec.validation import load_spec
 from inception_explorer.spec import (
-    Branch, Conv, ConvBlock, CustomBlock, InceptionFig7, InceptionV1, ModelSpec, Pool, PoolBlock, StageSpec,
+    Branch,
+    Conv,
+    ConvBlock,
+    CustomBlock,
+    InceptionFig7,
+    InceptionV1,
+    ModelSpec,
+    Pool,
+    PoolBlock,
+    StageSpec,
     block_from_dict,
 )
+from inception_explorer.spec.presets import get_preset, list_presets
+from inception_explorer.spec.validation import load_spec
 
 PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
 
@@ -64,10 +73,18 @@ def _custom_spec() -> ModelSpec:
         name="mix",
         branches=(
             Branch(name="b1", layers=(Conv(out_channels=8, kernel=1),)),
-            Branch(name="b2", layers=(Conv(out_channels=8, kernel=(1, 3)), Conv(out_channels=8, kernel=(3, 1), padding=(1, 0)))),
-            Branch(name="b3", layers=(Conv(out_channels=4, kernel=1),),
-                   fork=(Conv(out_channels=4, kernel=(1, 3)), Conv(out_channels=4, kernel=(3, 1)))),
-            Branch(name="b4", layers=(Pool(op="avg_pool", kernel=3, stride=1, padding=1), Conv(out_channels=4, kernel=2))),
+            Branch(
+                name="b2",
+                layers=(Conv(out_channels=8, kernel=(1, 3)), Conv(out_channels=8, kernel=(3, 1), padding=(1, 0))),
+            ),
+            Branch(
+                name="b3",
+                layers=(Conv(out_channels=4, kernel=1),),
+                fork=(Conv(out_channels=4, kernel=(1, 3)), Conv(out_channels=4, kernel=(3, 1))),
+            ),
+            Branch(
+                name="b4", layers=(Pool(op="avg_pool", kernel=3, stride=1, padding=1), Conv(out_channels=4, kernel=2))
+            ),
         ),
     )
     return ModelSpec(
@@ -97,8 +114,18 @@ def test_custom_block_json_round_trip_uses_the_field_name_branches():
 
 
 def test_block_from_dict_parses_a_kind():
-    block = block_from_dict({"kind": "inception_v1", "name": "x", "ch1x1": 64, "ch3x3red": 96, "ch3x3": 128,
-                             "ch5x5red": 16, "ch5x5": 32, "pool_proj": 32})
+    block = block_from_dict(
+        {
+            "kind": "inception_v1",
+            "name": "x",
+            "ch1x1": 64,
+            "ch3x3red": 96,
+            "ch3x3": 128,
+            "ch5x5red": 16,
+            "ch5x5": 32,
+            "pool_proj": 32,
+        }
+    )
     assert isinstance(block, InceptionV1)
     assert [b.name for b in block.branches()] == ["branch1x1", "branch3x3", "branch5x5", "branch_pool"]
     # the 5x5 branch really is 5x5 ([G] Fig. 2b), unlike torchvision's 3x3
@@ -154,8 +181,12 @@ INCEPTION4B = 'stages[2] "inception4" blocks[2] "inception4b"'
 BAD_SPECS = [
     (
         "zero kernel in a custom branch layer",
-        _edit(GOOGLENET, lambda d: d["stages"][1]["blocks"].insert(
-            1, _custom("mix", {"name": "a", "layers": [_conv(8, 0)]}, {"name": "b", "layers": [_conv(8, 3)]}))),
+        _edit(
+            GOOGLENET,
+            lambda d: d["stages"][1]["blocks"].insert(
+                1, _custom("mix", {"name": "a", "layers": [_conv(8, 0)]}, {"name": "b", "layers": [_conv(8, 3)]})
+            ),
+        ),
         'stages[1] "inception3" blocks[1] "mix" (custom) branches[0] "a" layers[0] (conv) kernel',
         ["kernel must be >= 1, got 0"],
     ),
@@ -209,8 +240,12 @@ BAD_SPECS = [
     ),
     (
         "'same' padding with stride 2 in a custom branch",
-        _edit(GOOGLENET, lambda d: d["stages"][1]["blocks"].insert(
-            1, _custom("mix", {"name": "a", "layers": [_conv(8, 3, stride=2, padding="same")]}))),
+        _edit(
+            GOOGLENET,
+            lambda d: d["stages"][1]["blocks"].insert(
+                1, _custom("mix", {"name": "a", "layers": [_conv(8, 3, stride=2, padding="same")]})
+            ),
+        ),
         'stages[1] "inception3" blocks[1] "mix" (custom) branches[0] "a" layers[0] (conv)',
         ["'same'", "stride"],
     ),
@@ -222,20 +257,32 @@ BAD_SPECS = [
     ),
     (
         "branches of a custom block end on different grids",
-        _edit(GOOGLENET, lambda d: d["stages"][1]["blocks"].insert(1, _custom(
-            "mix",
-            {"name": "a", "layers": [_conv(8, 3, stride=2, padding=1)]},
-            {"name": "b", "layers": [_conv(8, 3)]},
-        ))),
+        _edit(
+            GOOGLENET,
+            lambda d: d["stages"][1]["blocks"].insert(
+                1,
+                _custom(
+                    "mix",
+                    {"name": "a", "layers": [_conv(8, 3, stride=2, padding=1)]},
+                    {"name": "b", "layers": [_conv(8, 3)]},
+                ),
+            ),
+        ),
         'stages[1] "inception3" blocks[1] "mix" (custom)',
         ["different grids", "a 14x14", "b 28x28"],
     ),
     (
         "fork layers end on different grids",
-        _edit(GOOGLENET, lambda d: d["stages"][1]["blocks"].insert(1, _custom(
-            "mix", {"name": "a", "layers": [_conv(8, 1)],
-                    "fork": [_conv(8, 3, stride=2, padding=1), _conv(8, 3)]},
-        ))),
+        _edit(
+            GOOGLENET,
+            lambda d: d["stages"][1]["blocks"].insert(
+                1,
+                _custom(
+                    "mix",
+                    {"name": "a", "layers": [_conv(8, 1)], "fork": [_conv(8, 3, stride=2, padding=1), _conv(8, 3)]},
+                ),
+            ),
+        ),
         'stages[1] "inception3" blocks[1] "mix" (custom) branches[0] "a"',
         ["fork", "different grids"],
     ),
@@ -312,8 +359,9 @@ def test_json_text_goes_through_the_same_checks():
 
 
 def test_every_problem_is_reported_not_just_the_first():
-    data = _edit(GOOGLENET, lambda d: (_block(d, "inception4b").update(ch5x5=0),
-                                       _block(d, "inception5a").update(ch1x1="x")))
+    data = _edit(
+        GOOGLENET, lambda d: (_block(d, "inception4b").update(ch5x5=0), _block(d, "inception5a").update(ch1x1="x"))
+    )
     with pytest.raises(SpecError) as err:
         load_spec(data)
     locs = [p.loc for p in err.value.problems]
@@ -326,8 +374,10 @@ def test_every_problem_is_reported_not_just_the_first():
 
 def test_every_shape_problem_is_reported_not_just_the_first():
     # a duplicate name and an aux head after a missing block: both found by one validation
-    data = _edit(GOOGLENET, lambda d: (_block(d, "inception4c").update(name="inception4b"),
-                                       d["aux_heads"][1].update(after="nowhere")))
+    data = _edit(
+        GOOGLENET,
+        lambda d: (_block(d, "inception4c").update(name="inception4b"), d["aux_heads"][1].update(after="nowhere")),
+    )
     with pytest.raises(SpecError) as err:
         load_spec(data)
     messages = [str(p) for p in err.value.problems]

@@ -80,7 +80,9 @@ def test_a_read_only_store_is_a_clear_message(tmp_path, monkeypatch):
 
     path = tmp_path / "s.sqlite"
     Store(path).save_variant("kept", get_preset("googlenet"))
-    monkeypatch.setattr(store_module.Store, "_connect", lambda self: sqlite3.connect(f"file:{self.path}?mode=ro", uri=True))
+    monkeypatch.setattr(
+        store_module.Store, "_connect", lambda self: sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+    )
     store = Store.__new__(Store)
     store.path = path
     assert store.variant_names() == ["kept"]  # reading still works
@@ -136,7 +138,10 @@ def test_a_published_variant_is_a_read_only_copy(tmp_path):
 def test_a_store_from_before_workspaces_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE variants (name TEXT PRIMARY KEY, spec_json TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL)")
+        db.execute(
+            "CREATE TABLE variants (name TEXT PRIMARY KEY, spec_json TEXT NOT NULL, created REAL NOT NULL, "
+            "updated REAL NOT NULL)"
+        )
         db.execute("INSERT INTO variants VALUES (?, ?, 1, 2)", ("old one", get_preset("googlenet").canonical_json()))
     store = Store(path)
     assert store.variant_names() == ["old one"] and store.load_variant("old one").spec == get_preset("googlenet")

@@ -42,8 +42,15 @@ def test_an_unknown_kind_is_refused():
 
 
 def test_choices_and_views_need_neither_streamlit_nor_torch():
-    code = ("import sys; import inception_explorer.ui.choices, inception_explorer.ui.views; "
-            "print(sorted(m for m in ('streamlit', 'torch', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
-                         capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys; import inception_explorer.ui.choices, inception_explorer.ui.views; "
+        "print(sorted(m for m in ('streamlit', 'torch', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "[]"

@@ -67,9 +67,14 @@ def _row():
     from inception_explorer.ui.views import Metric
     from inception_explorer.ui.widgets import metric_row
 
-    metric_row([Metric("Parameters", "1,234", delta="-5", delta_color="inverse"),
-                Metric("MACs", "1.000 G", help="1,000,000,000 multiply-adds"), Metric("Violations", 3),
-                Metric("Findings", "2", delta="-5")])
+    metric_row(
+        [
+            Metric("Parameters", "1,234", delta="-5", delta_color="inverse"),
+            Metric("MACs", "1.000 G", help="1,000,000,000 multiply-adds"),
+            Metric("Violations", 3),
+            Metric("Findings", "2", delta="-5"),
+        ]
+    )
 
 
 def test_the_metric_row_draws_each_metric_in_order():
@@ -77,7 +82,11 @@ def test_the_metric_row_draws_each_metric_in_order():
     at.run()
     assert not at.exception, at.exception
     assert [(m.label, m.value, m.delta) for m in at.metric] == [
-        ("Parameters", "1,234", "-5"), ("MACs", "1.000 G", ""), ("Violations", "3", ""), ("Findings", "2", "-5")]
+        ("Parameters", "1,234", "-5"),
+        ("MACs", "1.000 G", ""),
+        ("Violations", "3", ""),
+        ("Findings", "2", "-5"),
+    ]
     assert at.metric[1].help == "1,000,000,000 multiply-adds"
     color = [MetricProto.MetricColor.Name(m.proto.color) for m in at.metric]
     assert color[0] == "GREEN" and color[3] == "RED"  # delta_color="inverse": fewer parameters is good

@@ -7,13 +7,17 @@ import re
 
 import plotly.graph_objects as go
 
-from inception_explorer.spec.presets import get_preset
-from inception_explorer.analysis.principles import check, findings_frame
-from inception_explorer.spec.shapes import infer_shapes
+from inception_explorer.analysis.findings import findings_frame
+from inception_explorer.analysis.principles import check
 from inception_explorer.analysis.viz import (
-    block_dot, compare_representation_figure, compare_stage_share_figure, representation_figure,
+    block_dot,
+    compare_representation_figure,
+    compare_stage_share_figure,
+    representation_figure,
     stage_share_figure,
 )
+from inception_explorer.spec.presets import get_preset
+from inception_explorer.spec.shapes import infer_shapes
 
 
 def _trace(fig: go.Figure, name: str):
@@ -52,10 +56,12 @@ def test_block_rows_carry_input_and_output_shapes_as_numbers(preset_report):
         report = preset_report(name)
         shapes = infer_shapes(report.spec)
         rows = report.blocks.iloc[:-1]
-        assert list(zip(rows["in_channels"], rows["in_height"], rows["in_width"])) == [
-            (s.input.c, s.input.h, s.input.w) for s in shapes]
-        assert list(zip(rows["out_channels"], rows["out_height"], rows["out_width"])) == [
-            (s.output.c, s.output.h, s.output.w) for s in shapes]
+        assert list(zip(rows["in_channels"], rows["in_height"], rows["in_width"], strict=True)) == [
+            (s.input.c, s.input.h, s.input.w) for s in shapes
+        ]
+        assert list(zip(rows["out_channels"], rows["out_height"], rows["out_width"], strict=True)) == [
+            (s.output.c, s.output.h, s.output.w) for s in shapes
+        ]
         # the text columns say the same as the numbers
         for row in report.blocks.itertuples():
             assert row.input == f"{row.in_height}x{row.in_width}x{row.in_channels}"
@@ -143,8 +149,14 @@ def test_dot_naive_module_fig2a():
     block, x, y = _block("googlenet_naive", "inception3a")
     dot = block_dot(block, x)
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
-    for text in ("1x1 conv\\n64", "3x3 conv\\n128", "5x5 conv\\n32", "3x3 max pool", "Previous layer\\n28x28x192",
-                 f"Filter concatenation\\n{y}"):
+    for text in (
+        "1x1 conv\\n64",
+        "3x3 conv\\n128",
+        "5x5 conv\\n32",
+        "3x3 max pool",
+        "Previous layer\\n28x28x192",
+        f"Filter concatenation\\n{y}",
+    ):
         assert text in dot, text
     assert _edges_into(dot, "concat") == 4
 

@@ -15,8 +15,13 @@ def diff_specs(a: ModelSpec, b: ModelSpec) -> pd.DataFrame:
     rows = []
     for field in ("input_size", "num_classes", "batch_norm"):
         if getattr(a, field) != getattr(b, field):
-            rows.append({"block": "(network)", "change": "changed",
-                         "details": f"{field}: {getattr(a, field)} -> {getattr(b, field)}"})
+            rows.append(
+                {
+                    "block": "(network)",
+                    "change": "changed",
+                    "details": f"{field}: {getattr(a, field)} -> {getattr(b, field)}",
+                }
+            )
     blocks_a = {blk.name: (stage.name, blk) for _, stage, _, blk in a.iter_blocks()}
     blocks_b = {blk.name: (stage.name, blk) for _, stage, _, blk in b.iter_blocks()}
     for name, (stage, blk) in blocks_a.items():
@@ -43,9 +48,16 @@ def totals_table(reports: dict[str, Any], findings: dict[str, pd.DataFrame]) -> 
     rows = []
     for label, r in reports.items():
         severities = findings[label]["severity"] if len(findings[label]) else pd.Series(dtype=str)
-        rows.append({
-            "network": label, "input": f"{r.spec.input_size[0]}x{r.spec.input_size[1]}", "params": r.totals.params,
-            "MACs": r.totals.macs, "aux params": r.totals.aux_params, "activations": r.totals.activations,
-            "violations": int((severities == "violation").sum()), "warnings": int((severities == "warning").sum()),
-        })
+        rows.append(
+            {
+                "network": label,
+                "input": f"{r.spec.input_size[0]}x{r.spec.input_size[1]}",
+                "params": r.totals.params,
+                "MACs": r.totals.macs,
+                "aux params": r.totals.aux_params,
+                "activations": r.totals.activations,
+                "violations": int((severities == "violation").sum()),
+                "warnings": int((severities == "warning").sum()),
+            }
+        )
     return pd.DataFrame(rows)

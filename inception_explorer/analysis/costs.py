@@ -24,9 +24,10 @@ memo is ``memo.CostMemo``. Both are re-exported here.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Hashable, Iterable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -40,8 +41,16 @@ from .fvcore_adapter import CONV_LINEAR_OPS, ModuleCost, count_module, plain_fvc
 from .memo import DEFAULT_MEMO, CostMemo
 
 __all__ = [
-    "CONV_LINEAR_OPS", "DEFAULT_MEMO", "CostMemo", "CostReport", "CrossCheck", "ModuleCost", "Totals", "count",
-    "count_module", "cross_check",
+    "CONV_LINEAR_OPS",
+    "DEFAULT_MEMO",
+    "CostMemo",
+    "CostReport",
+    "CrossCheck",
+    "ModuleCost",
+    "Totals",
+    "count",
+    "count_module",
+    "cross_check",
 ]
 
 
@@ -66,11 +75,15 @@ def _own_cost(total: ModuleCost, children: Iterable[ModuleCost]) -> ModuleCost:
     inner = _sum_costs(children)
     return ModuleCost(
         params=total.params - inner.params,
-        macs_by_op={op: v - inner.macs_by_op.get(op, 0) for op, v in total.macs_by_op.items()
-                    if v != inner.macs_by_op.get(op, 0)},
+        macs_by_op={
+            op: v - inner.macs_by_op.get(op, 0)
+            for op, v in total.macs_by_op.items()
+            if v != inner.macs_by_op.get(op, 0)
+        },
         activations=total.activations - inner.activations,
-        uncounted={op: n - inner.uncounted.get(op, 0) for op, n in total.uncounted.items()
-                   if n != inner.uncounted.get(op, 0)},
+        uncounted={
+            op: n - inner.uncounted.get(op, 0) for op, n in total.uncounted.items() if n != inner.uncounted.get(op, 0)
+        },
     )
 
 
@@ -102,9 +115,15 @@ class Totals:
 
     def as_dict(self) -> dict[str, int | bool]:
         return {
-            "params": self.params, "macs": self.macs, "macs_conv_linear": self.macs_conv_linear,
-            "macs_other": self.macs_other, "activations": self.activations, "aux_params": self.aux_params,
-            "aux_macs": self.aux_macs, "params_with_aux": self.params_with_aux, "macs_with_aux": self.macs_with_aux,
+            "params": self.params,
+            "macs": self.macs,
+            "macs_conv_linear": self.macs_conv_linear,
+            "macs_other": self.macs_other,
+            "activations": self.activations,
+            "aux_params": self.aux_params,
+            "aux_macs": self.aux_macs,
+            "params_with_aux": self.params_with_aux,
+            "macs_with_aux": self.macs_with_aux,
             "includes_aux": self.includes_aux,
         }
 
@@ -134,8 +153,10 @@ class CostReport:
 
     @cached_property
     def aux(self) -> pd.DataFrame:
-        return pd.DataFrame(self._rows["aux"], columns=["aux_head", "after", "kind", "params", "macs",
-                                                        "macs_conv_linear", "activations", "loss_weight"])
+        return pd.DataFrame(
+            self._rows["aux"],
+            columns=["aux_head", "after", "kind", "params", "macs", "macs_conv_linear", "activations", "loss_weight"],
+        )
 
     @cached_property
     def uncounted(self) -> pd.DataFrame:
@@ -202,14 +223,15 @@ def _count_block(block: Any, shape: Shape, spec: ModelSpec, memo: CostMemo) -> M
     branches = block.branches()
     keys = [_branch_key(b, shape, spec) for b in branches]
     known = [memo.get(key) for key in keys]
-    new = [b for b, cost in zip(branches, known) if cost is None] or list(branches)  # all known: trace it all
+    # the branches the memo lacks; all known: trace them all
+    new = [b for b, cost in zip(branches, known, strict=True) if cost is None] or list(branches)
     with uninitialized():
         module = Inception(tuple(new), shape.c, spec.batch_norm, spec.bn_eps, kind=block.kind)
     traced = trace_costs(materialize(module, zeroed=False), shape, ["", *(b.name for b in new)])
     by_name = {b.name: traced[b.name] for b in new}
     concat = _own_cost(traced[""], by_name.values())
     parts = []
-    for branch, key, cost in zip(branches, keys, known):
+    for branch, key, cost in zip(branches, keys, known, strict=True):
         if branch.name in by_name:
             cost = by_name[branch.name]
             memo.put(key, cost)
@@ -272,34 +294,65 @@ def count(spec: ModelSpec, memo: CostMemo | None = None) -> CostReport:
         key = aux_keys[aux.name]
         cost = memo.get(key)
         if cost is None:
-            cost = _count_alone(lambda: build_aux_head(aux, outputs[aux.after], spec), outputs[aux.after])
+            cost = _count_alone(lambda aux=aux: build_aux_head(aux, outputs[aux.after], spec), outputs[aux.after])
             memo.put(key, cost)
             traced += 1
         aux_costs[aux.name] = cost
     return _report(spec, shapes, costs, aux_costs, traced)
 
 
-def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCost],
-            aux_costs: dict[str, ModuleCost], traced: int) -> CostReport:
+def _report(
+    spec: ModelSpec,
+    shapes: list[BlockShape],
+    costs: dict[str, ModuleCost],
+    aux_costs: dict[str, ModuleCost],
+    traced: int,
+) -> CostReport:
     rows = []
     for s in shapes:
         c = costs[s.block]
-        rows.append({
-            "stage": s.stage, "block": s.block, "kind": s.kind, "input": str(s.input), "output": str(s.output),
-            "in_channels": s.input.c, "in_height": s.input.h, "in_width": s.input.w,
-            "out_channels": s.output.c, "out_height": s.output.h, "out_width": s.output.w,
-            "representation": s.output.size, "params": c.params, "macs": c.macs,
-            "macs_conv_linear": c.macs_conv_linear, "activations": c.activations,
-        })
+        rows.append(
+            {
+                "stage": s.stage,
+                "block": s.block,
+                "kind": s.kind,
+                "input": str(s.input),
+                "output": str(s.output),
+                "in_channels": s.input.c,
+                "in_height": s.input.h,
+                "in_width": s.input.w,
+                "out_channels": s.output.c,
+                "out_height": s.output.h,
+                "out_width": s.output.w,
+                "representation": s.output.size,
+                "params": c.params,
+                "macs": c.macs,
+                "macs_conv_linear": c.macs_conv_linear,
+                "activations": c.activations,
+            }
+        )
     head = costs["head"]
     head_in = shapes[-1].output
-    rows.append({
-        "stage": "head", "block": "head", "kind": "classifier", "input": str(head_in),
-        "output": f"1x1x{spec.num_classes}", "in_channels": head_in.c, "in_height": head_in.h, "in_width": head_in.w,
-        "out_channels": spec.num_classes, "out_height": 1, "out_width": 1,
-        "representation": spec.num_classes, "params": head.params, "macs": head.macs,
-        "macs_conv_linear": head.macs_conv_linear, "activations": head.activations,
-    })
+    rows.append(
+        {
+            "stage": "head",
+            "block": "head",
+            "kind": "classifier",
+            "input": str(head_in),
+            "output": f"1x1x{spec.num_classes}",
+            "in_channels": head_in.c,
+            "in_height": head_in.h,
+            "in_width": head_in.w,
+            "out_channels": spec.num_classes,
+            "out_height": 1,
+            "out_width": 1,
+            "representation": spec.num_classes,
+            "params": head.params,
+            "macs": head.macs,
+            "macs_conv_linear": head.macs_conv_linear,
+            "activations": head.activations,
+        }
+    )
     blocks = pd.DataFrame(rows)
     total_macs = sum(r["macs"] for r in rows)
     total_params = sum(r["params"] for r in rows)
@@ -309,8 +362,15 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
     for r in rows:
         st = by_stage.get(r["stage"])
         if st is None:
-            st = by_stage[r["stage"]] = {"stage": r["stage"], "blocks": 0, "params": 0, "macs": 0,
-                                         "macs_conv_linear": 0, "activations": 0, "input": r["input"]}
+            st = by_stage[r["stage"]] = {
+                "stage": r["stage"],
+                "blocks": 0,
+                "params": 0,
+                "macs": 0,
+                "macs_conv_linear": 0,
+                "activations": 0,
+                "input": r["input"],
+            }
         st["blocks"] += 1
         for key in ("params", "macs", "macs_conv_linear", "activations"):
             st[key] += r[key]
@@ -322,13 +382,24 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
     aux_rows = []
     for aux in spec.aux_heads:
         c = aux_costs[aux.name]
-        aux_rows.append({"aux_head": aux.name, "after": aux.after, "kind": aux.kind, "params": c.params,
-                         "macs": c.macs, "macs_conv_linear": c.macs_conv_linear, "activations": c.activations,
-                         "loss_weight": aux.loss_weight})
+        aux_rows.append(
+            {
+                "aux_head": aux.name,
+                "after": aux.after,
+                "kind": aux.kind,
+                "params": c.params,
+                "macs": c.macs,
+                "macs_conv_linear": c.macs_conv_linear,
+                "activations": c.activations,
+                "loss_weight": aux.loss_weight,
+            }
+        )
 
     uncounted: dict[tuple[str, str], dict[str, Any]] = {}
-    for scope, items in (("inference", [(s.block, costs[s.block]) for s in shapes] + [("head", head)]),
-                         ("aux heads (training only)", list(aux_costs.items()))):
+    for scope, items in (
+        ("inference", [(s.block, costs[s.block]) for s in shapes] + [("head", head)]),
+        ("aux heads (training only)", list(aux_costs.items())),
+    ):
         for name, c in items:
             for op, calls in c.uncounted.items():
                 row = uncounted.setdefault((scope, op), {"operator": op, "calls": 0, "modules": [], "scope": scope})
@@ -348,8 +419,14 @@ def _report(spec: ModelSpec, shapes: list[BlockShape], costs: dict[str, ModuleCo
         "MACs are multiply-adds (fvcore counts one fused multiply-add as one 'flop'); one image, eval() mode.",
         "Totals exclude the auxiliary heads, which run only in training; their cost is listed apart.",
     )
-    return CostReport(spec, blocks, totals, traced, notes,
-                      _rows={"stages": list(by_stage.values()), "aux": aux_rows, "uncounted": uncounted_rows})
+    return CostReport(
+        spec,
+        blocks,
+        totals,
+        traced,
+        notes,
+        _rows={"stages": list(by_stage.values()), "aux": aux_rows, "uncounted": uncounted_rows},
+    )
 
 
 @dataclass(frozen=True)
@@ -364,8 +441,10 @@ class CrossCheck:
 
     @property
     def agrees(self) -> bool:
-        return (self.fvcore_total == self.report_macs
-                and self.flop_counter_macs == self.report_macs_conv_linear == self.fvcore_conv_linear)
+        return (
+            self.fvcore_total == self.report_macs
+            and self.flop_counter_macs == self.report_macs_conv_linear == self.fvcore_conv_linear
+        )
 
 
 def cross_check(spec: ModelSpec, report: CostReport | None = None) -> CrossCheck:
@@ -382,5 +461,10 @@ def cross_check(spec: ModelSpec, report: CostReport | None = None) -> CrossCheck
         warnings.simplefilter("ignore")
         with FlopCounterMode(display=False) as counter:
             model(x)
-    return CrossCheck(fv_total, fv_conv_linear, int(counter.get_total_flops()) // 2,
-                      report.totals.macs, report.totals.macs_conv_linear)
+    return CrossCheck(
+        fv_total,
+        fv_conv_linear,
+        int(counter.get_total_flops()) // 2,
+        report.totals.macs,
+        report.totals.macs_conv_linear,
+    )

@@ -51,8 +51,19 @@ PAPER_SAVINGS: dict[tuple[str, int], float] = {
 OPTION_NAMES = ("nxn", "stacked_3x3", "asymmetric", "two_2x2")
 
 COMPARE_COLUMNS = [
-    "name", "layers", "widths", "description", "receptive_field", "params", "macs", "analytic_macs",
-    "analytic_formula", "macs_vs_nxn", "saving", "paper_saving", "paper_premise",
+    "name",
+    "layers",
+    "widths",
+    "description",
+    "receptive_field",
+    "params",
+    "macs",
+    "analytic_macs",
+    "analytic_formula",
+    "macs_vs_nxn",
+    "saving",
+    "paper_saving",
+    "paper_premise",
 ]
 
 TIME_COLUMNS = ["name", "layers", "device", "batch", "forward_ms", "forward_backward_ms", "repeats", "macs"]
@@ -125,8 +136,9 @@ def branches(c_out: int, n: int) -> dict[str, Branch]:
     return out
 
 
-def build_modules(c_in: int, c_out: int, n: int, batch_norm: bool = False,
-                  bn_eps: float = 1e-3) -> dict[str, nn.Sequential]:
+def build_modules(
+    c_in: int, c_out: int, n: int, batch_norm: bool = False, bn_eps: float = 1e-3
+) -> dict[str, nn.Sequential]:
     """Each option as the torch module the networks would build for it (``blocks.make_branch``)."""
     return {name: make_branch(b, c_in, batch_norm, bn_eps)[0] for name, b in branches(c_out, n).items()}
 
@@ -149,19 +161,24 @@ def _analytic(name: str, c_in: int, c_out: int, grid: int, n: int) -> tuple[int,
     """Closed formula for the conv MACs of one image ("same" padding: every layer outputs H x W)."""
     h = w = grid
     if name == "nxn":
-        return (h * w * c_in * c_out * n * n,
-                f"H*W*C_in*C_out*n*n = {h}*{w}*{c_in}*{c_out}*{n}*{n}")
+        return (h * w * c_in * c_out * n * n, f"H*W*C_in*C_out*n*n = {h}*{w}*{c_in}*{c_out}*{n}*{n}")
     if name == "stacked_3x3":
         k = (n - 1) // 2
-        return (h * w * 9 * (c_in * c_out + (k - 1) * c_out * c_out),
-                f"H*W*3*3*(C_in*C_out + (k-1)*C_out*C_out), k=(n-1)/2 = "
-                f"{h}*{w}*9*({c_in}*{c_out} + {k - 1}*{c_out}*{c_out})")
+        return (
+            h * w * 9 * (c_in * c_out + (k - 1) * c_out * c_out),
+            f"H*W*3*3*(C_in*C_out + (k-1)*C_out*C_out), k=(n-1)/2 = "
+            f"{h}*{w}*9*({c_in}*{c_out} + {k - 1}*{c_out}*{c_out})",
+        )
     if name == "asymmetric":
-        return (h * w * n * (c_in * c_out + c_out * c_out),
-                f"H*W*n*(C_in*C_out + C_out*C_out) = {h}*{w}*{n}*({c_in}*{c_out} + {c_out}*{c_out})")
+        return (
+            h * w * n * (c_in * c_out + c_out * c_out),
+            f"H*W*n*(C_in*C_out + C_out*C_out) = {h}*{w}*{n}*({c_in}*{c_out} + {c_out}*{c_out})",
+        )
     if name == "two_2x2":
-        return (h * w * 4 * (c_in * c_out + c_out * c_out),
-                f"H*W*2*2*(C_in*C_out + C_out*C_out) = {h}*{w}*4*({c_in}*{c_out} + {c_out}*{c_out})")
+        return (
+            h * w * 4 * (c_in * c_out + c_out * c_out),
+            f"H*W*2*2*(C_in*C_out + C_out*C_out) = {h}*{w}*4*({c_in}*{c_out} + {c_out}*{c_out})",
+        )
     raise KeyError(name)
 
 
@@ -188,11 +205,19 @@ def options(c_in: int, c_out: int, grid: int, n: int, batch_norm: bool = False) 
         module = make_branch(branch, c_in, batch_norm, 1e-3)[0]
         cost = count_module(module, Shape(c_in, grid, grid))
         analytic, formula = _analytic(name, c_in, c_out, grid, n)
-        result.append(FactorizationOption(
-            name=name, description=_describe(name, n), layers=_layers_text(branch),
-            widths=_widths_text(c_in, branch), params=cost.params, macs=cost.macs_conv_linear,
-            analytic_macs=analytic, analytic_formula=formula, receptive_field=_receptive_field(branch),
-        ))
+        result.append(
+            FactorizationOption(
+                name=name,
+                description=_describe(name, n),
+                layers=_layers_text(branch),
+                widths=_widths_text(c_in, branch),
+                params=cost.params,
+                macs=cost.macs_conv_linear,
+                analytic_macs=analytic,
+                analytic_formula=formula,
+                receptive_field=_receptive_field(branch),
+            )
+        )
     return result
 
 
@@ -205,14 +230,23 @@ def compare(c_in: int, c_out: int, grid: int, n: int, batch_norm: bool = False) 
     rows = []
     for o in opts:
         ratio = o.macs / base
-        rows.append({
-            "name": o.name, "layers": o.layers, "widths": o.widths, "description": o.description,
-            "receptive_field": o.receptive_field, "params": o.params, "macs": o.macs,
-            "analytic_macs": o.analytic_macs, "analytic_formula": o.analytic_formula,
-            "macs_vs_nxn": ratio, "saving": 1.0 - ratio,
-            "paper_saving": PAPER_SAVINGS.get((o.name, n), math.nan),
-            "paper_premise": c_in == c_out,
-        })
+        rows.append(
+            {
+                "name": o.name,
+                "layers": o.layers,
+                "widths": o.widths,
+                "description": o.description,
+                "receptive_field": o.receptive_field,
+                "params": o.params,
+                "macs": o.macs,
+                "analytic_macs": o.analytic_macs,
+                "analytic_formula": o.analytic_formula,
+                "macs_vs_nxn": ratio,
+                "saving": 1.0 - ratio,
+                "paper_saving": PAPER_SAVINGS.get((o.name, n), math.nan),
+                "paper_premise": c_in == c_out,
+            }
+        )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
@@ -221,8 +255,17 @@ def compare(c_in: int, c_out: int, grid: int, n: int, batch_norm: bool = False) 
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def time_options(c_in: int, c_out: int, grid: int, n: int, batch: int = 8, device: str = "auto",
-                 repeats: int = 10, warmup: int = 3, batch_norm: bool = False) -> pd.DataFrame:
+def time_options(
+    c_in: int,
+    c_out: int,
+    grid: int,
+    n: int,
+    batch: int = 8,
+    device: str = "auto",
+    repeats: int = 10,
+    warmup: int = 3,
+    batch_norm: bool = False,
+) -> pd.DataFrame:
     """Median forward and forward+backward time in milliseconds of each option, on real modules.
 
     Forward runs in ``eval()`` under ``no_grad`` (inference); forward+backward runs in ``train()`` and
@@ -262,6 +305,16 @@ def time_options(c_in: int, c_out: int, grid: int, n: int, batch: int = 8, devic
             module(x).backward(g)
 
         fwd_bwd = median_seconds(forward_backward, dev, repeats=repeats, warmup=warmup) * 1000.0
-        rows.append({"name": name, "layers": _layers_text(branch), "device": name_of_device, "batch": batch,
-                     "forward_ms": fwd, "forward_backward_ms": fwd_bwd, "repeats": repeats, "macs": macs[name]})
+        rows.append(
+            {
+                "name": name,
+                "layers": _layers_text(branch),
+                "device": name_of_device,
+                "batch": batch,
+                "forward_ms": fwd,
+                "forward_backward_ms": fwd_bwd,
+                "repeats": repeats,
+                "macs": macs[name],
+            }
+        )
     return pd.DataFrame(rows, columns=TIME_COLUMNS)

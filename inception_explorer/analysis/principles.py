@@ -5,7 +5,8 @@ of ``Finding``: which principle, how bad (info / warning / violation), the stage
 measured, the threshold it crossed and one or two sentences citing [R] or [G]. ``findings_frame()`` turns the list
 into a DataFrame for tables and plots. Pure functions: no streamlit, no printing.
 
-Every threshold is a named constant below with where it comes from; pass ``Thresholds(...)`` to override any.
+Every threshold is a named constant in ``findings.py`` with where it comes from; pass ``Thresholds(...)`` to
+override any.
 
 How the stem is treated. Both papers' stems shrink the grid fast (224 -> 56, 299 -> 35) and [R] keeps it so
 (Table 1, Table 2: "stride 2 and max pooling after the first layer"). The checks that measure the representation
@@ -23,142 +24,28 @@ a 2014 network). ``googlenet_naive`` is flagged for principle 3 at every Incepti
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from ..spec import Conv, ModelSpec, Pool
 from ..spec.shapes import BlockShape, Shape, infer_shapes, layer_output
-
-Severity = Literal["info", "warning", "violation"]
-SEVERITIES: tuple[str, ...] = ("info", "warning", "violation")
-
-# ---------------------------------------------------------------------------------------------------------------
-# Thresholds, each with where it comes from
-# ---------------------------------------------------------------------------------------------------------------
-
-#: Blocks in the first third of the network count as "early" ([R] §2 principle 1: "especially early in the
-#: network"); [R] Table 1's stem plus the 35x35 modules are about the first third of v3's blocks.
-EARLY_FRACTION = 1 / 3
-#: ... and so does any block whose input grid is still finer than 1/8 of the image's: both papers' stems end at
-#: about 1/8 of the input (224 -> 28 in [G] Table 1, 299 -> 35 in [R] Table 1), whatever the count of blocks.
-EARLY_GRID_REDUCTION = 8
-#: Largest acceptable drop of H*W*C across one block. A stride-2 halving of the grid with no change of width loses
-#: exactly 4x (4.0-4.1x with valid-padding floors, e.g. 147 -> 73); [R] §5 Fig. 10 halves the grid while doubling
-#: the filters (a 2x drop). More than that is a compression beyond any reduction of either paper.
-MAX_BLOCK_DROP = 4.5
-#: Early blocks may not push H*W*C below this fraction of the input image's H*W*C. [R] §2: "the representation
-#: size should gently decrease from the inputs to the outputs". The papers' stems stay at >= 0.88x of the input
-#: (GoogLeNet 1.0x after maxpool2, v3 0.88x after maxpool2); pooling the raw image 224 -> 28 leaves 1/64.
-MIN_EARLY_REPRESENTATION = 0.5
-#: [R] §5, Fig. 9 left: pooling d x d x k to (d/2) x (d/2) x k and only then expanding to 2k filters creates a
-#: representational bottleneck. A pool followed by a block that at least doubles the channels is that pattern.
-FIG9_WIDENING = 2.0
-#: Largest squeeze of H*W*C *inside* a block (the narrowest cut across its branches, e.g. all branches starting
-#: with thin 1x1 reductions) relative to its input. GoogLeNet's and v3's modules keep the cut at >= 0.75x of the
-#: input ([G] Table 1, released v3 widths); a 4x squeeze is the same loss as the largest acceptable block drop.
-MAX_INTERNAL_SQUEEZE = 4.0
-#: [R] §2 principle 2 and Fig. 7: the expanded filter banks are used "on the coarsest grid (8x8)". Grids this
-#: small or smaller are "coarse".
-COARSE_GRID = 8
-#: Fewest channels per grid position on a coarse grid before it counts as "low activations per tile".
-#: GoogLeNet's 7x7 grid carries 832-1024 channels ([G] Table 1), v3's 8x8 grid 1280-2048 ([R] Table 1); a
-#: quarter of v3's 2048 is where we start warning.
-MIN_COARSE_CHANNELS = 512
-#: [R] §2 principle 3 / [G] §4, Fig. 2a: a spatial convolution (kernel area > 1) that sees more input channels
-#: than it outputs, with no 1x1 reduction in front of it, does its dimension reduction the expensive way. Ratio of
-#: its input to output channels above which it is flagged (1.0: any reduction done by the 3x3 / 5x5 itself).
-MAX_UNREDUCED_RATIO = 1.0
-#: ... and input widths at or above this are "wide" whatever the output: GoogLeNet's widest module input is 832,
-#: v3's spatial convs without a 1x1 in front see at most 288 channels (Mixed_6a).
-WIDE_INPUT_CHANNELS = 512
-#: Share of a block's convolution MACs in unreduced spatial convolutions above which the P3 finding is a violation
-#: (the naive modules of [G] Fig. 2a spend 97-99% there).
-P3_VIOLATION_SHARE = 0.5
-#: Kernels of this area or more are "large" ([R] §3.1: a 5x5 costs 25/9 = 2.78x a 3x3 of the same width).
-LARGE_KERNEL_AREA = 25
-#: Share of a block's convolution MACs in large kernels above which an 'info' finding suggests factorizing
-#: ([R] §3.1 Fig. 5, §10 "Factorized 7x7"). v3's InceptionA spends 30% in its 5x5 branch.
-LARGE_KERNEL_SHARE = 0.5
-#: [R] §2 principle 4: "the computational budget should be distributed in a balanced way between the depth and
-#: width". No stage of GoogLeNet (35%) or v3 (41%) takes more than half the MACs; the naive GoogLeNet's
-#: inception4 takes 63%.
-MAX_STAGE_MACS_SHARE = 0.5
-#: Parameters concentrate where the network is widest (v3's 8x8 stage holds 54%, GoogLeNet's last two 76%), so the
-#: bar for parameters is higher.
-MAX_STAGE_PARAMS_SHARE = 0.6
-#: Spread (largest / smallest) of the per-stage width / depth ratio (output channels / conv layers on the longest
-#: path) above which an 'info' finding is made. GoogLeNet spreads 4x, v3 6.4x.
-MAX_WIDTH_DEPTH_SPREAD = 10.0
-#: [R] §3.2: asymmetric factorization (1xn followed by nx1) "does not work well on early layers, but it gives very
-#: good results on medium grid-sizes (On m x m feature maps, where m ranges between 12 and 20)".
-ASYMMETRIC_GRID_MIN = 12
-ASYMMETRIC_GRID_MAX = 20
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """All thresholds in one place; ``Thresholds(max_block_drop=8.0)`` overrides one and keeps the rest."""
-
-    early_fraction: float = EARLY_FRACTION
-    early_grid_reduction: float = EARLY_GRID_REDUCTION
-    max_block_drop: float = MAX_BLOCK_DROP
-    min_early_representation: float = MIN_EARLY_REPRESENTATION
-    fig9_widening: float = FIG9_WIDENING
-    max_internal_squeeze: float = MAX_INTERNAL_SQUEEZE
-    coarse_grid: int = COARSE_GRID
-    min_coarse_channels: int = MIN_COARSE_CHANNELS
-    max_unreduced_ratio: float = MAX_UNREDUCED_RATIO
-    wide_input_channels: int = WIDE_INPUT_CHANNELS
-    p3_violation_share: float = P3_VIOLATION_SHARE
-    large_kernel_area: int = LARGE_KERNEL_AREA
-    large_kernel_share: float = LARGE_KERNEL_SHARE
-    max_stage_macs_share: float = MAX_STAGE_MACS_SHARE
-    max_stage_params_share: float = MAX_STAGE_PARAMS_SHARE
-    max_width_depth_spread: float = MAX_WIDTH_DEPTH_SPREAD
-    asymmetric_grid_min: int = ASYMMETRIC_GRID_MIN
-    asymmetric_grid_max: int = ASYMMETRIC_GRID_MAX
-
-
-DEFAULT_THRESHOLDS = Thresholds()
-
-# Principle labels used in ``Finding.principle``.
-P1, P2, P3, P4 = "1", "2", "3", "4"
-ASYMMETRIC = "asymmetric factorization"
-POOL_ONLY = "pooling-only reduction"
-PRINCIPLE_TITLES: dict[str, str] = {
-    P1: "Avoid representational bottlenecks, especially early ([R] §2, principle 1)",
-    P2: "Higher-dimensional representations are easier to process locally ([R] §2, principle 2)",
-    P3: "Spatial aggregation over lower-dimensional embeddings ([R] §2, principle 3)",
-    P4: "Balance the width and depth of the network ([R] §2, principle 4)",
-    ASYMMETRIC: "Asymmetric 1xn + nx1 factorization only on medium grids ([R] §3.2)",
-    POOL_ONLY: "Grid reduction without pooling alone ([R] §5, Fig. 9-10)",
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One block (or stage) that breaks, or nearly breaks, a principle."""
-
-    principle: str  # "1".."4" or a practical rule (ASYMMETRIC, POOL_ONLY)
-    rule: str  # which check of that principle, e.g. "representation drop"
-    severity: Severity
-    stage: str
-    block: str  # "" for a finding about a whole stage
-    value: float
-    threshold: float
-    message: str
-
-
-FINDING_COLUMNS = [f.name for f in fields(Finding)]
-
-
-def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
-    """One row per finding, columns as ``Finding``'s fields (empty frame with those columns if none)."""
-    return pd.DataFrame([asdict(f) for f in findings], columns=FINDING_COLUMNS)
-
+from .findings import (
+    ASYMMETRIC,
+    DEFAULT_THRESHOLDS,
+    P1,
+    P2,
+    P3,
+    P4,
+    POOL_ONLY,
+    SEVERITIES,
+    Finding,
+    Thresholds,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Walking a block's layers
@@ -202,7 +89,7 @@ def _walk(block: Any, x: Shape) -> tuple[list[_LayerInfo], int]:
             shape = out
         if branch.fork:
             outs = [layer_output(layer, shape) for layer in branch.fork]
-            for layer, out in zip(branch.fork, outs):
+            for layer, out in zip(branch.fork, outs, strict=True):
                 infos.append(_LayerInfo(branch.name, layer, shape, out, seen_1x1, True))
             total = sum(o.size for o in outs)
             smallest = total if smallest is None else min(smallest, total)
@@ -248,8 +135,10 @@ class _Context:
 
     def early(self, s: BlockShape) -> bool:
         """In the first third of the blocks, or on a grid finer than 1/8 of the input's ([R] §2 principle 1)."""
-        return (self.position(s) < self.t.early_fraction
-                or s.input.h * self.t.early_grid_reduction > self.spec.input_size[0])
+        return (
+            self.position(s) < self.t.early_fraction
+            or s.input.h * self.t.early_grid_reduction > self.spec.input_size[0]
+        )
 
 
 def check_bottlenecks(ctx: _Context) -> list[Finding]:
@@ -262,44 +151,73 @@ def check_bottlenecks(ctx: _Context) -> list[Finding]:
         where = "early in the network" if early else f"at depth {s.depth}"
         drop = s.input.size / s.output.size
         if drop > t.max_block_drop:
-            out.append(Finding(
-                P1, "representation drop", "violation" if early else "warning", s.stage, s.block, round(drop, 3),
-                t.max_block_drop,
-                f"H*W*C falls {drop:.1f}x across this block ({s.input} -> {s.output}), {where}; "
-                f"[R] §2 principle 1 asks for a gentle decrease and no sharp bottleneck, \"especially early in "
-                f"the network\".",
-            ))
+            out.append(
+                Finding(
+                    P1,
+                    "representation drop",
+                    "violation" if early else "warning",
+                    s.stage,
+                    s.block,
+                    round(drop, 3),
+                    t.max_block_drop,
+                    f"H*W*C falls {drop:.1f}x across this block ({s.input} -> {s.output}), {where}; "
+                    f'[R] §2 principle 1 asks for a gentle decrease and no sharp bottleneck, "especially early in '
+                    f'the network".',
+                )
+            )
         fraction = s.output.size / input_size
         if early and s.output.size < s.input.size and fraction < t.min_early_representation:
-            out.append(Finding(
-                P1, "early compression", "violation", s.stage, s.block, round(fraction, 4), t.min_early_representation,
-                f"Early in the network the representation is cut to {fraction:.3g}x of the input image's H*W*C "
-                f"({s.output} vs {ctx.input_shape}); information lost here cannot be recovered later "
-                f"([R] §2 principle 1).",
-            ))
+            out.append(
+                Finding(
+                    P1,
+                    "early compression",
+                    "violation",
+                    s.stage,
+                    s.block,
+                    round(fraction, 4),
+                    t.min_early_representation,
+                    f"Early in the network the representation is cut to {fraction:.3g}x of the input image's H*W*C "
+                    f"({s.output} vs {ctx.input_shape}); information lost here cannot be recovered later "
+                    f"([R] §2 principle 1).",
+                )
+            )
         block = ctx.blocks[s.block]
         if block.kind == "pool" and s.output.h < s.input.h and i + 1 < len(ctx.shapes):
             nxt = ctx.shapes[i + 1]
             widening = nxt.output.c / s.output.c
             if widening >= t.fig9_widening:
-                out.append(Finding(
-                    P1, "pool before expansion", "violation" if early else "warning", s.stage, s.block,
-                    round(widening, 3), t.fig9_widening,
-                    f"The grid is pooled ({s.input} -> {s.output}) before the next block ({nxt.block}) "
-                    f"widens the filters {widening:.1f}x: the order of [R] §5 Fig. 9 (left), which \"violates the "
-                    f"principle 1\"; Fig. 10 reduces with parallel stride-2 conv and pool branches instead.",
-                ))
+                out.append(
+                    Finding(
+                        P1,
+                        "pool before expansion",
+                        "violation" if early else "warning",
+                        s.stage,
+                        s.block,
+                        round(widening, 3),
+                        t.fig9_widening,
+                        f"The grid is pooled ({s.input} -> {s.output}) before the next block ({nxt.block}) "
+                        f'widens the filters {widening:.1f}x: the order of [R] §5 Fig. 9 (left), which "violates the '
+                        f'principle 1"; Fig. 10 reduces with parallel stride-2 conv and pool branches instead.',
+                    )
+                )
         if block.is_module:
             _, cut = _walk(block, s.input)
             squeeze = s.input.size / max(cut, 1)
             if squeeze > t.max_internal_squeeze and cut < s.output.size:
-                out.append(Finding(
-                    P1, "internal squeeze", "violation" if early else "warning", s.stage, s.block, round(squeeze, 3),
-                    t.max_internal_squeeze,
-                    f"Inside the block, the narrowest cut across its branches keeps only 1/{squeeze:.1f} "
-                    f"of the input's H*W*C (1x1 reductions squeezing too hard {'early' if early else ''}); "
-                    f"[R] §2 principle 1.",
-                ))
+                out.append(
+                    Finding(
+                        P1,
+                        "internal squeeze",
+                        "violation" if early else "warning",
+                        s.stage,
+                        s.block,
+                        round(squeeze, 3),
+                        t.max_internal_squeeze,
+                        f"Inside the block, the narrowest cut across its branches keeps only 1/{squeeze:.1f} "
+                        f"of the input's H*W*C (1x1 reductions squeezing too hard {'early' if early else ''}); "
+                        f"[R] §2 principle 1.",
+                    )
+                )
     return out
 
 
@@ -313,20 +231,37 @@ def check_coarse_grids(ctx: _Context) -> list[Finding]:
         if block.kind == "pool":
             continue
         if s.output.c < t.min_coarse_channels:
-            out.append(Finding(
-                P2, "low activations per tile", "warning", s.stage, s.block, s.output.c, t.min_coarse_channels,
-                f"On the coarse {s.output.h}x{s.output.w} grid each position carries only {s.output.c} channels; "
-                f"[R] §2 principle 2: \"higher dimensional representations are easier to process locally\" (v3 uses "
-                f"1280-2048 at 8x8, [R] Table 1).",
-            ))
+            out.append(
+                Finding(
+                    P2,
+                    "low activations per tile",
+                    "warning",
+                    s.stage,
+                    s.block,
+                    s.output.c,
+                    t.min_coarse_channels,
+                    f"On the coarse {s.output.h}x{s.output.w} grid each position carries only {s.output.c} channels; "
+                    f'[R] §2 principle 2: "higher dimensional representations are easier to process locally" (v3 uses '
+                    f"1280-2048 at 8x8, [R] Table 1).",
+                )
+            )
         elif block.is_module and s.output.h < s.input.h:
             continue  # a grid reduction into the coarse grid, not a block that processes it
         elif block.is_module and not any(b.fork for b in block.branches()):
-            out.append(Finding(
-                P2, "no expanded filter bank", "info", s.stage, s.block, s.output.c, t.min_coarse_channels,
-                f"A module on the coarse {s.output.h}x{s.output.w} grid without the expanded filter-bank outputs of "
-                f"[R] Fig. 7 (parallel 1x3 / 3x1 forks), which [R] §2 principle 2 recommends for the coarsest grid.",
-            ))
+            out.append(
+                Finding(
+                    P2,
+                    "no expanded filter bank",
+                    "info",
+                    s.stage,
+                    s.block,
+                    s.output.c,
+                    t.min_coarse_channels,
+                    f"A module on the coarse {s.output.h}x{s.output.w} grid without the expanded filter-bank outputs "
+                    f"of [R] Fig. 7 (parallel 1x3 / 3x1 forks), which [R] §2 principle 2 recommends for the coarsest "
+                    f"grid.",
+                )
+            )
     return out
 
 
@@ -342,28 +277,45 @@ def check_spatial_aggregation(ctx: _Context) -> list[Finding]:
         if not total:
             continue
         unreduced = [
-            li for li in convs
-            if li.area > 1 and not li.preceded_by_1x1
+            li
+            for li in convs
+            if li.area > 1
+            and not li.preceded_by_1x1
             and (li.input.c > li.output.c * t.max_unreduced_ratio or li.input.c >= t.wide_input_channels)
         ]
         if unreduced:
             share = sum(li.macs for li in unreduced) / total
             names = ", ".join(f"{_kernel(li.layer)} {li.input.c}->{li.output.c}" for li in unreduced)
-            out.append(Finding(
-                P3, "no 1x1 reduction", "violation" if share >= t.p3_violation_share else "warning", s.stage, s.block,
-                round(share, 4), t.p3_violation_share,
-                f"Spatial convolutions on the full {s.input.c}-channel input with no 1x1 reduction in front ({names}) "
-                f"take {share:.0%} of the block's MACs: the naive module of [G] Fig. 2a; "
-                f"[G] §4 and [R] §2 principle 3 reduce with 1x1 first (Fig. 2b).",
-            ))
+            out.append(
+                Finding(
+                    P3,
+                    "no 1x1 reduction",
+                    "violation" if share >= t.p3_violation_share else "warning",
+                    s.stage,
+                    s.block,
+                    round(share, 4),
+                    t.p3_violation_share,
+                    f"Spatial convolutions on the full {s.input.c}-channel input with no 1x1 reduction in front "
+                    f"({names}) take {share:.0%} of the block's MACs: the naive module of [G] Fig. 2a; "
+                    f"[G] §4 and [R] §2 principle 3 reduce with 1x1 first (Fig. 2b).",
+                )
+            )
         large = sum(li.macs for li in convs if li.area >= t.large_kernel_area)
         share = large / total
         if share > t.large_kernel_share:
-            out.append(Finding(
-                P3, "large kernels", "info", s.stage, s.block, round(share, 4), t.large_kernel_share,
-                f"{share:.0%} of the block's MACs are in kernels of {t.large_kernel_area} taps or more; [R] §3.1 "
-                f"(Fig. 5) factorizes a 5x5 into two 3x3 for 28% less, and v3 factorizes the 7x7 ([R] §10).",
-            ))
+            out.append(
+                Finding(
+                    P3,
+                    "large kernels",
+                    "info",
+                    s.stage,
+                    s.block,
+                    round(share, 4),
+                    t.large_kernel_share,
+                    f"{share:.0%} of the block's MACs are in kernels of {t.large_kernel_area} taps or more; [R] §3.1 "
+                    f"(Fig. 5) factorizes a 5x5 into two 3x3 for 28% less, and v3 factorizes the 7x7 ([R] §10).",
+                )
+            )
     return out
 
 
@@ -384,19 +336,33 @@ def check_balance(ctx: _Context) -> list[Finding]:
         return out  # one stage holds everything by definition: nothing to balance
     for row in stages.itertuples():
         if row.macs_share > t.max_stage_macs_share:
-            out.append(Finding(
-                P4, "stage MACs share", "warning", row.stage, "", round(float(row.macs_share), 4),
-                t.max_stage_macs_share,
-                f"Stage {row.stage} takes {row.macs_share:.0%} of all multiply-adds; [R] §2 principle 4 asks for the "
-                f"budget to be spread \"in a balanced way between the depth and width of the network\".",
-            ))
+            out.append(
+                Finding(
+                    P4,
+                    "stage MACs share",
+                    "warning",
+                    row.stage,
+                    "",
+                    round(float(row.macs_share), 4),
+                    t.max_stage_macs_share,
+                    f"Stage {row.stage} takes {row.macs_share:.0%} of all multiply-adds; [R] §2 principle 4 asks for "
+                    f'the budget to be spread "in a balanced way between the depth and width of the network".',
+                )
+            )
         if row.params_share > t.max_stage_params_share:
-            out.append(Finding(
-                P4, "stage params share", "warning", row.stage, "", round(float(row.params_share), 4),
-                t.max_stage_params_share,
-                f"Stage {row.stage} holds {row.params_share:.0%} of all parameters; [R] §2 principle 4 (balance width "
-                f"and depth).",
-            ))
+            out.append(
+                Finding(
+                    P4,
+                    "stage params share",
+                    "warning",
+                    row.stage,
+                    "",
+                    round(float(row.params_share), 4),
+                    t.max_stage_params_share,
+                    f"Stage {row.stage} holds {row.params_share:.0%} of all parameters; [R] §2 principle 4 (balance "
+                    f"width and depth).",
+                )
+            )
     ratios = width_depth(ctx.spec, ctx.shapes)
     ratios = ratios[ratios["depth"] > 0]
     if len(ratios) >= 2:
@@ -404,11 +370,20 @@ def check_balance(ctx: _Context) -> list[Finding]:
         spread = hi / lo
         if spread > t.max_width_depth_spread:
             row = ratios.loc[ratios["width_per_layer"].idxmax()]
-            out.append(Finding(
-                P4, "width/depth spread", "info", row["stage"], "", round(float(spread), 3), t.max_width_depth_spread,
-                f"Width per conv layer varies {spread:.1f}x across stages (largest here, {row['width_per_layer']:.0f} "
-                f"channels per layer); [R] §2 principle 4: increase width and depth \"in parallel\".",
-            ))
+            out.append(
+                Finding(
+                    P4,
+                    "width/depth spread",
+                    "info",
+                    row["stage"],
+                    "",
+                    round(float(spread), 3),
+                    t.max_width_depth_spread,
+                    f"Width per conv layer varies {spread:.1f}x across stages (largest here, "
+                    f"{row['width_per_layer']:.0f} "
+                    f'channels per layer); [R] §2 principle 4: increase width and depth "in parallel".',
+                )
+            )
     return out
 
 
@@ -420,8 +395,14 @@ def width_depth(spec: ModelSpec, shapes: list[BlockShape] | None = None) -> pd.D
     for si, stage in enumerate(spec.stages):
         depth = sum(_conv_depth(b) for b in stage.blocks)
         width = [s for s in shapes if s.stage_index == si][-1].output.c
-        rows.append({"stage": stage.name, "width": width, "depth": depth,
-                     "width_per_layer": width / depth if depth else math.nan})
+        rows.append(
+            {
+                "stage": stage.name,
+                "width": width,
+                "depth": depth,
+                "width_per_layer": width / depth if depth else math.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=["stage", "width", "depth", "width_per_layer"])
 
 
@@ -434,7 +415,7 @@ def check_asymmetric(ctx: _Context) -> list[Finding]:
         infos, _ = _walk(block, s.input)
         seq = [li for li in infos if isinstance(li.layer, Conv) and not li.in_fork]
         hits = []
-        for a, b in zip(seq, seq[1:]):
+        for a, b in itertools.pairwise(seq):
             if a.branch != b.branch:
                 continue
             (ah, aw), (bh, bw) = a.layer.kernel, b.layer.kernel
@@ -444,13 +425,20 @@ def check_asymmetric(ctx: _Context) -> list[Finding]:
                     hits.append((grid, f"{_kernel(a.layer)}+{_kernel(b.layer)} on {a.input.h}x{a.input.w}"))
         if hits:
             grid = hits[0][0]
-            out.append(Finding(
-                ASYMMETRIC, "grid outside 12-20", "warning", s.stage, s.block, grid, t.asymmetric_grid_max
-                if grid > t.asymmetric_grid_max else t.asymmetric_grid_min,
-                f"Asymmetric factorization ({'; '.join(h[1] for h in hits)}) outside the {t.asymmetric_grid_min}-"
-                f"{t.asymmetric_grid_max} grids where [R] §3.2 found it works "
-                f"(\"does not work well on early layers\").",
-            ))
+            out.append(
+                Finding(
+                    ASYMMETRIC,
+                    "grid outside 12-20",
+                    "warning",
+                    s.stage,
+                    s.block,
+                    grid,
+                    t.asymmetric_grid_max if grid > t.asymmetric_grid_max else t.asymmetric_grid_min,
+                    f"Asymmetric factorization ({'; '.join(h[1] for h in hits)}) outside the {t.asymmetric_grid_min}-"
+                    f"{t.asymmetric_grid_max} grids where [R] §3.2 found it works "
+                    f'("does not work well on early layers").',
+                )
+            )
     return out
 
 
@@ -467,19 +455,32 @@ def check_pool_only_reduction(ctx: _Context) -> list[Finding]:
         # Softened only where the papers' own stems pool: before the first module, and only while the representation
         # stays above MIN_EARLY_REPRESENTATION of the input (pooling the raw image is not what they do).
         in_stem = s.depth < first_module and s.output.size >= ctx.t.min_early_representation * ctx.input_shape.size
-        out.append(Finding(
-            POOL_ONLY, "pool-only grid reduction", "info" if in_stem else "warning", s.stage, s.block,
-            round(s.input.size / s.output.size, 3), 1.0,
-            f"The grid is reduced by pooling alone ({s.input} -> {s.output}); [R] §5 reduces with parallel stride-2 "
-            f"conv and pool branches (Fig. 10) to avoid the bottleneck of Fig. 9."
-            + (" Accepted in the stem, as in the papers' own stems ([G] Table 1, [R] Table 1)." if in_stem else ""),
-        ))
+        out.append(
+            Finding(
+                POOL_ONLY,
+                "pool-only grid reduction",
+                "info" if in_stem else "warning",
+                s.stage,
+                s.block,
+                round(s.input.size / s.output.size, 3),
+                1.0,
+                f"The grid is reduced by pooling alone ({s.input} -> {s.output}); [R] §5 reduces with parallel "
+                f"stride-2 conv and pool branches (Fig. 10) to avoid the bottleneck of Fig. 9."
+                + (" Accepted in the stem, as in the papers' own stems ([G] Table 1, [R] Table 1)." if in_stem else ""),
+            )
+        )
     return out
 
 
 #: The checks ``check()`` runs, in order. A caller may run any subset with ``check(report, checks=...)``.
-CHECKS = (check_bottlenecks, check_coarse_grids, check_spatial_aggregation, check_balance, check_asymmetric,
-          check_pool_only_reduction)
+CHECKS = (
+    check_bottlenecks,
+    check_coarse_grids,
+    check_spatial_aggregation,
+    check_balance,
+    check_asymmetric,
+    check_pool_only_reduction,
+)
 
 
 def check(report: Any, thresholds: Thresholds | None = None, checks=CHECKS) -> list[Finding]:

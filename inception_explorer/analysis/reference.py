@@ -62,17 +62,21 @@ def _biases(spec: ModelSpec, block_name: str) -> int:
         return 0
     si, bi = spec.find_block(block_name)
     block = spec.stages[si].blocks[bi]
-    return sum(layer.out_channels for br in block.branches() for layer in (*br.layers, *br.fork)
-               if isinstance(layer, Conv))
+    return sum(
+        layer.out_channels for br in block.branches() for layer in (*br.layers, *br.fork) if isinstance(layer, Conv)
+    )
 
 
 def _param_conventions(weights: int, biases: int, printed_k: float) -> list[str]:
     """Which ways of counting land within one printed unit of the printed figure."""
     unit = 0.1 if printed_k < 10 else 1.0
     found = []
-    for label, value in (("weights, K=1024", weights / 1024), ("weights, K=1000", weights / 1000),
-                         ("weights+biases, K=1024", (weights + biases) / 1024),
-                         ("weights+biases, K=1000", (weights + biases) / 1000)):
+    for label, value in (
+        ("weights, K=1024", weights / 1024),
+        ("weights, K=1000", weights / 1000),
+        ("weights+biases, K=1024", (weights + biases) / 1024),
+        ("weights+biases, K=1000", (weights + biases) / 1000),
+    ):
         if abs(value - printed_k) <= unit:
             found.append(label)
     return found
@@ -95,14 +99,20 @@ def googlenet_table1(report: CostReport) -> pd.DataFrame:
         ours_output = last["output"]
         conventions = _param_conventions(weights, biases, row.params_k) if row.params_k is not None else []
         ops_ok = row.ops_m is None or abs(macs / 1e6 - row.ops_m) <= 1.0  # one printed unit: rounded or cut off
-        rows.append({
-            "row": row.type, "blocks": ", ".join(row.blocks),
-            "output (paper)": row.output_size, "output (ours)": ours_output,
-            "params (paper, K)": row.params_k, "weights (ours, K=1024)": round(weights / 1024, 1),
-            "params (ours, with biases)": params,
-            "params match": ", ".join(conventions) if conventions else ("-" if row.params_k is None else "no"),
-            "ops (paper, M)": row.ops_m, "MACs (ours, M)": round(macs / 1e6, 1),
-            "ops match": "-" if row.ops_m is None else ("yes" if ops_ok else "no"),
-            "note": KNOWN_MISPRINTS.get(row.type, ""),
-        })
+        rows.append(
+            {
+                "row": row.type,
+                "blocks": ", ".join(row.blocks),
+                "output (paper)": row.output_size,
+                "output (ours)": ours_output,
+                "params (paper, K)": row.params_k,
+                "weights (ours, K=1024)": round(weights / 1024, 1),
+                "params (ours, with biases)": params,
+                "params match": ", ".join(conventions) if conventions else ("-" if row.params_k is None else "no"),
+                "ops (paper, M)": row.ops_m,
+                "MACs (ours, M)": round(macs / 1e6, 1),
+                "ops match": "-" if row.ops_m is None else ("yes" if ops_ok else "no"),
+                "note": KNOWN_MISPRINTS.get(row.type, ""),
+            }
+        )
     return pd.DataFrame(rows)

@@ -12,7 +12,8 @@ back (``st.plotly_chart(fig)``, ``st.graphviz_chart(dot)``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -50,8 +51,9 @@ def _stage_spans(blocks: pd.DataFrame) -> list[tuple[str, int, int]]:
     return spans
 
 
-def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = None,
-                          title: str | None = None) -> go.Figure:
+def representation_figure(
+    blocks: pd.DataFrame, findings: pd.DataFrame | None = None, title: str | None = None
+) -> go.Figure:
     """H*W*C of every block's output (``report.blocks``, head row = logits), log y, stages shaded; findings marked.
 
     Row 1: the representation curve (trace "representation", y = ``blocks.representation``), the input image's
@@ -61,19 +63,47 @@ def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = 
     blocks = blocks.reset_index(drop=True)
     labels = _labels(blocks)
     x = list(range(len(blocks)))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.06,
-                        subplot_titles=("Representation size H*W*C (log scale)", "Grid size and channels"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.68, 0.32],
+        vertical_spacing=0.06,
+        subplot_titles=("Representation size H*W*C (log scale)", "Grid size and channels"),
+    )
     first_input = _input_shape(blocks) if len(blocks) else None
-    hover = [f"{lab}<br>{row.stage} · {row.kind}<br>{row.input} → {row.output}<br>H*W*C = {row.representation:,}"
-             for lab, row in zip(labels, blocks.itertuples())]
+    hover = [
+        f"{lab}<br>{row.stage} · {row.kind}<br>{row.input} → {row.output}<br>H*W*C = {row.representation:,}"
+        for lab, row in zip(labels, blocks.itertuples(), strict=True)
+    ]
     if first_input is not None:
-        fig.add_trace(go.Scatter(x=[-1], y=[first_input.size], mode="markers", name="input",
-                                 marker=dict(color="black", symbol="square", size=9),
-                                 hovertext=[f"input {first_input}<br>H*W*C = {first_input.size:,}"], hoverinfo="text"),
-                      row=1, col=1)
-    fig.add_trace(go.Scatter(x=x, y=blocks["representation"].tolist(), mode="lines+markers", name="representation",
-                             line=dict(color="#444"), hovertext=hover, hoverinfo="text", customdata=labels),
-                  row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=[-1],
+                y=[first_input.size],
+                mode="markers",
+                name="input",
+                marker=dict(color="black", symbol="square", size=9),
+                hovertext=[f"input {first_input}<br>H*W*C = {first_input.size:,}"],
+                hoverinfo="text",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=blocks["representation"].tolist(),
+            mode="lines+markers",
+            name="representation",
+            line=dict(color="#444"),
+            hovertext=hover,
+            hoverinfo="text",
+            customdata=labels,
+        ),
+        row=1,
+        col=1,
+    )
     if findings is not None and len(findings):
         index_of = {b: i for i, b in enumerate(blocks["block"].tolist())}
         last_of_stage = {stage: end for stage, _, end in _stage_spans(blocks)}
@@ -87,24 +117,65 @@ def representation_figure(blocks: pd.DataFrame, findings: pd.DataFrame | None = 
                 xs.append(i)
                 ys.append(int(blocks.loc[i, "representation"]))
                 where = f.block or f"stage {f.stage}"
-                texts.append(f"<b>{severity}</b> · principle {f.principle} ({f.rule}) · {where}"
-                             f"<br>{_wrap(f.message)}")
+                texts.append(f"<b>{severity}</b> · principle {f.principle} ({f.rule}) · {where}<br>{_wrap(f.message)}")
             if xs:
-                fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"finding: {severity}",
-                                         marker=dict(color=style["color"], symbol=style["symbol"], size=style["size"],
-                                                     line=dict(width=2, color=style["color"])),
-                                         hovertext=texts, hoverinfo="text"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=x, y=blocks["out_height"].tolist(), mode="lines+markers", name="grid (H)",
-                             line=dict(color="#2ca02c", shape="hv")), row=2, col=1)
-    fig.add_trace(go.Scatter(x=x, y=blocks["out_channels"].tolist(), mode="lines+markers", name="channels (C)",
-                             line=dict(color="#9467bd")), row=2, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=ys,
+                        mode="markers",
+                        name=f"finding: {severity}",
+                        marker=dict(
+                            color=style["color"],
+                            symbol=style["symbol"],
+                            size=style["size"],
+                            line=dict(width=2, color=style["color"]),
+                        ),
+                        hovertext=texts,
+                        hoverinfo="text",
+                    ),
+                    row=1,
+                    col=1,
+                )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=blocks["out_height"].tolist(),
+            mode="lines+markers",
+            name="grid (H)",
+            line=dict(color="#2ca02c", shape="hv"),
+        ),
+        row=2,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=blocks["out_channels"].tolist(),
+            mode="lines+markers",
+            name="channels (C)",
+            line=dict(color="#9467bd"),
+        ),
+        row=2,
+        col=1,
+    )
     for k, (stage, start, end) in enumerate(_stage_spans(blocks)):
         for row in (1, 2):
-            fig.add_vrect(x0=start - 0.5, x1=end + 0.5, fillcolor=STAGE_FILLS[k % 2], line_width=0, layer="below",
-                          row=row, col=1)
+            fig.add_vrect(
+                x0=start - 0.5, x1=end + 0.5, fillcolor=STAGE_FILLS[k % 2], line_width=0, layer="below", row=row, col=1
+            )
         # Stage names inside the top of the plot, so that they never collide with the subplot title above it.
-        fig.add_annotation(x=(start + end) / 2, y=0.99, yref="y domain", text=stage, showarrow=False,
-                           font=dict(size=10, color="#555"), yanchor="top", row=1, col=1)
+        fig.add_annotation(
+            x=(start + end) / 2,
+            y=0.99,
+            yref="y domain",
+            text=stage,
+            showarrow=False,
+            font=dict(size=10, color="#555"),
+            yanchor="top",
+            row=1,
+            col=1,
+        )
     fig.update_yaxes(type="log", title_text="H*W*C", row=1, col=1)
     fig.update_yaxes(type="log", title_text="H / C", row=2, col=1)
     fig.update_xaxes(tickmode="array", tickvals=[-1, *x], ticktext=["input", *labels], tickangle=-60, row=2, col=1)
@@ -128,25 +199,39 @@ def stage_share_figure(stages: pd.DataFrame, title: str | None = None) -> go.Fig
     """Grouped bars: each stage's share of MACs and of parameters (``report.stages``, the head included)."""
     fig = go.Figure()
     _add_share_bars(fig, stages)
-    fig.update_layout(barmode="group", title=title or "Share of MACs and parameters per stage ([R] §2 principle 4)",
-                      yaxis=dict(tickformat=".0%", title="share of the network"), xaxis_title="stage")
+    fig.update_layout(
+        barmode="group",
+        title=title or "Share of MACs and parameters per stage ([R] §2 principle 4)",
+        yaxis=dict(tickformat=".0%", title="share of the network"),
+        xaxis_title="stage",
+    )
     return fig
 
 
-def _add_share_bars(fig: go.Figure, stages: pd.DataFrame, row: int | None = None, col: int | None = None,
-                    showlegend: bool = True) -> None:
+def _add_share_bars(
+    fig: go.Figure, stages: pd.DataFrame, row: int | None = None, col: int | None = None, showlegend: bool = True
+) -> None:
     names = stages["stage"].tolist()
     for column, label, color in (("macs_share", "MACs", "#636efa"), ("params_share", "parameters", "#ef553b")):
-        trace = go.Bar(x=names, y=stages[column].tolist(), name=label, marker_color=color, legendgroup=label,
-                       showlegend=showlegend, text=[f"{v:.0%}" for v in stages[column]], textposition="outside")
+        trace = go.Bar(
+            x=names,
+            y=stages[column].tolist(),
+            name=label,
+            marker_color=color,
+            legendgroup=label,
+            showlegend=showlegend,
+            text=[f"{v:.0%}" for v in stages[column]],
+            textposition="outside",
+        )
         if row is None:
             fig.add_trace(trace)
         else:
             fig.add_trace(trace, row=row, col=col)
 
 
-def compare_representation_figure(networks: Mapping[str, pd.DataFrame], relative_depth: bool = True,
-                                  title: str | None = None) -> go.Figure:
+def compare_representation_figure(
+    networks: Mapping[str, pd.DataFrame], relative_depth: bool = True, title: str | None = None
+) -> go.Figure:
     """Representation curves of several networks overlaid (log y); x is the relative depth (0 = first block,
     1 = logits) so that networks of different lengths line up, or the block index with ``relative_depth=False``."""
     fig = go.Figure()
@@ -155,13 +240,25 @@ def compare_representation_figure(networks: Mapping[str, pd.DataFrame], relative
         n = len(blocks)
         x = [i / max(n - 1, 1) for i in range(n)] if relative_depth else list(range(n))
         labels = _labels(blocks)
-        fig.add_trace(go.Scatter(x=x, y=blocks["representation"].tolist(), mode="lines+markers", name=name,
-                                 hovertext=[f"{name}: {lab}<br>{o} = {r:,}" for lab, o, r in
-                                            zip(labels, blocks["output"], blocks["representation"])],
-                                 hoverinfo="text"))
-    fig.update_layout(title=title or "Representation size H*W*C, block by block",
-                      xaxis_title="relative depth (0 = first block, 1 = logits)" if relative_depth else "block",
-                      yaxis=dict(type="log", title="H*W*C"), hovermode="closest")
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=blocks["representation"].tolist(),
+                mode="lines+markers",
+                name=name,
+                hovertext=[
+                    f"{name}: {lab}<br>{o} = {r:,}"
+                    for lab, o, r in zip(labels, blocks["output"], blocks["representation"], strict=True)
+                ],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=title or "Representation size H*W*C, block by block",
+        xaxis_title="relative depth (0 = first block, 1 = logits)" if relative_depth else "block",
+        yaxis=dict(type="log", title="H*W*C"),
+        hovermode="closest",
+    )
     return fig
 
 
@@ -217,7 +314,7 @@ def block_dot(block: Any, input_shape: Shape | None = None, title: str | None = 
             shape = layer_output(layer, shape) if shape is not None else None
             label = _layer_label(layer) + (f"\\n→ {shape}" if shape is not None else "")
             color = "#dbe9f6" if isinstance(layer, Conv) else "#fde9c9"
-            lines.append(f"  {node} [label={_q(label)}, fillcolor=\"{color}\", tooltip={_q(branch.name)}];")
+            lines.append(f'  {node} [label={_q(label)}, fillcolor="{color}", tooltip={_q(branch.name)}];')
             lines.append(f"  {prev} -> {node};")
             prev = node
         if branch.fork:
@@ -232,7 +329,7 @@ def block_dot(block: Any, input_shape: Shape | None = None, title: str | None = 
                 label = _layer_label(layer) + (f"\\n→ {out}" if out is not None else "")
                 color = "#dbe9f6" if isinstance(layer, Conv) else "#fde9c9"
                 tooltip = _q(branch.name + " fork")
-                lines.append(f"  {node} [label={_q(label)}, fillcolor=\"{color}\", tooltip={tooltip}];")
+                lines.append(f'  {node} [label={_q(label)}, fillcolor="{color}", tooltip={tooltip}];')
                 lines.append(f"  {fork} -> {node};")
             join = f"b{bi}_forkcat"
             lines.append(f'  {join} [label="concat", shape=ellipse, fontsize=9];')
@@ -259,16 +356,31 @@ def block_cost_figure(blocks: pd.DataFrame, title: str | None = None) -> go.Figu
     by stage. Blocks without cost (pools) are kept so that the x axis reads like the network."""
     blocks = blocks.reset_index(drop=True)
     labels = _labels(blocks)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("MACs per block (one image, eval)", "Parameters per block"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=("MACs per block (one image, eval)", "Parameters per block"),
+    )
     palette = ("#636efa", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
     for k, (stage, start, end) in enumerate(_stage_spans(blocks)):
-        part = blocks.iloc[start:end + 1]
+        part = blocks.iloc[start : end + 1]
         color = palette[k % len(palette)]
         for row, column in ((1, "macs"), (2, "params")):
-            fig.add_trace(go.Bar(x=labels[start:end + 1], y=part[column].tolist(), name=stage, legendgroup=stage,
-                                 showlegend=row == 1, marker_color=color,
-                                 hovertemplate="%{x}<br>%{y:,}<extra>" + stage + "</extra>"), row=row, col=1)
+            fig.add_trace(
+                go.Bar(
+                    x=labels[start : end + 1],
+                    y=part[column].tolist(),
+                    name=stage,
+                    legendgroup=stage,
+                    showlegend=row == 1,
+                    marker_color=color,
+                    hovertemplate="%{x}<br>%{y:,}<extra>" + stage + "</extra>",
+                ),
+                row=row,
+                col=1,
+            )
     fig.update_yaxes(title_text="MACs", row=1, col=1)
     fig.update_yaxes(title_text="parameters", row=2, col=1)
     fig.update_xaxes(tickangle=-60, categoryorder="array", categoryarray=labels, row=2, col=1)
@@ -287,14 +399,33 @@ def loss_curves_figure(metrics: pd.DataFrame, labels: Mapping[str, str], smooth:
         if m.empty:
             continue
         color = palette[i % len(palette)]
-        fig.add_scatter(x=m["step"], y=m["loss"], mode="lines", name=label, line={"color": color, "width": 1},
-                        opacity=0.35 if smooth > 1 else 1.0, legendgroup=run_id, showlegend=smooth <= 1,
-                        hovertemplate=f"{label}<br>step %{{x}}<br>loss %{{y:.4f}}<extra></extra>")
+        fig.add_scatter(
+            x=m["step"],
+            y=m["loss"],
+            mode="lines",
+            name=label,
+            line={"color": color, "width": 1},
+            opacity=0.35 if smooth > 1 else 1.0,
+            legendgroup=run_id,
+            showlegend=smooth <= 1,
+            hovertemplate=f"{label}<br>step %{{x}}<br>loss %{{y:.4f}}<extra></extra>",
+        )
         if smooth > 1:
             avg = m["loss"].rolling(smooth, center=True, min_periods=1).mean()
-            fig.add_scatter(x=m["step"], y=avg, mode="lines", name=label, line={"color": color, "width": 2.5},
-                            legendgroup=run_id,
-                            hovertemplate=f"{label}<br>step %{{x}}<br>mean loss %{{y:.4f}}<extra></extra>")
-    fig.update_layout(xaxis_title="step", yaxis_title="training loss (main + weighted aux)", height=380,
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
+            fig.add_scatter(
+                x=m["step"],
+                y=avg,
+                mode="lines",
+                name=label,
+                line={"color": color, "width": 2.5},
+                legendgroup=run_id,
+                hovertemplate=f"{label}<br>step %{{x}}<br>mean loss %{{y:.4f}}<extra></extra>",
+            )
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis_title="training loss (main + weighted aux)",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig

@@ -77,8 +77,11 @@ def _to_custom(block: dict[str, Any]) -> dict[str, Any]:
     except SpecError as exc:
         where = "; ".join(str(p).replace('stages[0] "_" blocks[0] ', "") for p in exc.problems)
         raise EditError(f"fix the block before expanding it into branches: {where}") from None
-    return {"name": block.get("name"), "kind": "custom",
-            "branches": [b.model_dump(mode="json") for b in parsed.branches()]}
+    return {
+        "name": block.get("name"),
+        "kind": "custom",
+        "branches": [b.model_dump(mode="json") for b in parsed.branches()],
+    }
 
 
 def _convert_layer(block: dict[str, Any], kind: str) -> tuple[dict[str, Any], list[str]]:
@@ -217,8 +220,10 @@ def convert_block(block_dict: dict[str, Any], new_kind: str) -> tuple[dict[str, 
     if new_kind == kind:
         return copy.deepcopy(block_dict), []
     if new_kind not in convertible_kinds(kind):
-        raise EditError(f"a {kind} block cannot be converted to {new_kind}; it converts to: "
-                        f"{', '.join(convertible_kinds(kind)) or 'nothing'}")
+        raise EditError(
+            f"a {kind} block cannot be converted to {new_kind}; it converts to: "
+            f"{', '.join(convertible_kinds(kind)) or 'nothing'}"
+        )
     if new_kind == "custom":
         return _to_custom(block_dict), ["expanded into explicit branches (the same network)"]
     if kind in LAYER_KINDS:
@@ -226,9 +231,9 @@ def convert_block(block_dict: dict[str, Any], new_kind: str) -> tuple[dict[str, 
     return _convert_module(block_dict, new_kind)
 
 
-
-def apply_factorization(spec: ModelSpec, block_names: list[str], new_kind: str,
-                        n: int | None = None) -> tuple[ModelSpec, dict[str, list[str]]]:
+def apply_factorization(
+    spec: ModelSpec, block_names: list[str], new_kind: str, n: int | None = None
+) -> tuple[ModelSpec, dict[str, list[str]]]:
     """The Factorization lab's "apply to my network": convert each named block to ``new_kind`` (``inception_fig5``
     for 5x5 -> two 3x3, ``inception_fig6`` for n x n -> 1 x n + n x 1 with kernel ``n``), keeping what carries
     over. Returns the new spec and, per block, the conversion notes; raises ``EditError`` for an unknown block or

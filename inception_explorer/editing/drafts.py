@@ -12,6 +12,7 @@ from ..errors import Problem, SpecError
 from ..spec import ModelSpec, validate
 from .structure import EditError
 
+
 def try_spec(d: Any) -> tuple[ModelSpec | None, list[Problem]]:
     """Parse and validate (``ModelSpec.from_dict`` then ``shapes.validate``): ``(spec, [])`` if the spec can work,
     else ``(None, problems)`` with every problem and its place."""
@@ -21,7 +22,6 @@ def try_spec(d: Any) -> tuple[ModelSpec | None, list[Problem]]:
     except SpecError as exc:
         return None, list(exc.problems)
     return spec, []
-
 
 
 def problems_by_block(problems: list[Problem], d: Any = None) -> dict[tuple[int, int] | None, list[str]]:
@@ -72,7 +72,7 @@ class UndoHistory:
         return list(self._states)
 
     @classmethod
-    def from_list(cls, states: list[str], limit: int = 50) -> "UndoHistory":
+    def from_list(cls, states: list[str], limit: int = 50) -> UndoHistory:
         history = cls(limit)
         history._states = [s for s in states if isinstance(s, str)][-limit:]
         return history

@@ -49,7 +49,7 @@ def format_pair(value: Any) -> str:
 
 
 def parse_pair(text: str) -> Any:
-    """"1x7" -> [1, 7]; "3" -> [3, 3]; "same" -> "same". Anything else is returned as typed, for the spec's own
+    """ "1x7" -> [1, 7]; "3" -> [3, 3]; "same" -> "same". Anything else is returned as typed, for the spec's own
     validation to report with its place."""
     text = text.strip().lower()
     if text == "same":

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..spec import BLOCK_KINDS, MAX_NAME_LENGTH, check_name
 
+
 class EditError(ValueError):
     """An edit that cannot be made (as opposed to one that makes the spec invalid, which ``try_spec`` reports)."""
 
@@ -154,8 +155,9 @@ def default_block(name: str = "conv") -> dict[str, Any]:
     return {"name": name, "kind": "conv", "out_channels": 64, "kernel": [3, 3], "stride": [1, 1], "padding": "same"}
 
 
-def add_stage(d: dict[str, Any], name: str, index: int | None = None,
-              blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def add_stage(
+    d: dict[str, Any], name: str, index: int | None = None, blocks: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A new stage ``name`` at ``index`` (None: last). A stage needs a block: ``blocks`` (copied; their names must
     be free) or, by default, one 3x3 conv (``default_block``) with a free name."""
     out = _copy(d)
@@ -343,7 +345,6 @@ def replace_block(d: dict[str, Any], si: int, bi: int, block_dict: dict[str, Any
     return out
 
 
-
 def set_block_fields(d: dict[str, Any], si: int, bi: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Several fields of one block at once (a submitted form); values are not checked: ``try_spec`` reports them."""
     for field, value in changes.items():
@@ -351,8 +352,12 @@ def set_block_fields(d: dict[str, Any], si: int, bi: int, changes: dict[str, Any
     return _copy(d)
 
 
-def set_network(d: dict[str, Any], input_size: tuple[int, int] | None = None, num_classes: int | None = None,
-                batch_norm: bool | None = None) -> dict[str, Any]:
+def set_network(
+    d: dict[str, Any],
+    input_size: tuple[int, int] | None = None,
+    num_classes: int | None = None,
+    batch_norm: bool | None = None,
+) -> dict[str, Any]:
     """The network-level settings: input size (H, W), number of classes, batch norm."""
     d = _copy(d)
     if input_size is not None:

@@ -21,8 +21,12 @@ class BasicConv2d(nn.Module):
         super().__init__()
         padding, self.pad = _explicit_padding(layer)
         self.conv = layer_class(nn.Conv2d)(
-            in_channels, layer.out_channels, tuple(layer.kernel), stride=tuple(layer.stride),
-            padding=padding, bias=not batch_norm,
+            in_channels,
+            layer.out_channels,
+            tuple(layer.kernel),
+            stride=tuple(layer.stride),
+            padding=padding,
+            bias=not batch_norm,
         )
         self.bn = layer_class(nn.BatchNorm2d)(layer.out_channels, eps=bn_eps) if batch_norm else None
         self.relu = nn.ReLU(inplace=True)
@@ -91,7 +95,9 @@ class Inception(nn.Module):
     ``kind`` records which template of the spec it was built from ([G] Fig. 2a/2b, [R] Fig. 5/6/7/10, ...).
     """
 
-    def __init__(self, branches: tuple[Branch, ...], in_channels: int, batch_norm: bool, bn_eps: float, kind: str = "custom"):
+    def __init__(
+        self, branches: tuple[Branch, ...], in_channels: int, batch_norm: bool, bn_eps: float, kind: str = "custom"
+    ):
         super().__init__()
         self.kind = kind
         self.branch_names: list[str] = []
@@ -133,8 +139,15 @@ class GoogLeNetAuxHead(nn.Module):
     """[G] §5: avg pool 5x5/3, 1x1 conv 128 + ReLU, FC 1024 + ReLU, dropout 0.7, FC. The first FC's input is
     whatever grid the pool leaves (4x4 at 224x224), as in the paper; torchvision pools adaptively to 4x4 instead."""
 
-    def __init__(self, aux: GoogLeNetAux, in_channels: int, grid: tuple[int, int], num_classes: int,
-                 batch_norm: bool, bn_eps: float):
+    def __init__(
+        self,
+        aux: GoogLeNetAux,
+        in_channels: int,
+        grid: tuple[int, int],
+        num_classes: int,
+        batch_norm: bool,
+        bn_eps: float,
+    ):
         super().__init__()
         self.avgpool = nn.AvgPool2d(aux.pool_kernel, aux.pool_stride)
         self.conv = BasicConv2d(in_channels, Conv(out_channels=aux.conv_channels, kernel=1), batch_norm, bn_eps)
@@ -157,7 +170,10 @@ class RethinkingAuxHead(nn.Module):
         self.avgpool = nn.AvgPool2d(aux.pool_kernel, aux.pool_stride)
         self.conv0 = BasicConv2d(in_channels, Conv(out_channels=aux.conv_channels, kernel=1), batch_norm, bn_eps)
         self.conv1 = BasicConv2d(
-            aux.conv_channels, Conv(out_channels=aux.conv2_channels, kernel=aux.conv2_kernel, padding=0), batch_norm, bn_eps
+            aux.conv_channels,
+            Conv(out_channels=aux.conv2_channels, kernel=aux.conv2_kernel, padding=0),
+            batch_norm,
+            bn_eps,
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = layer_class(nn.Linear)(aux.conv2_channels, num_classes, bias=not aux.bn_fc)

@@ -39,8 +39,9 @@ def resolve_device(device: str) -> torch.device:
         raise SpecError(Problem("device", f"device {device!r} was asked for but no CUDA device is available"))
     dev = torch.device(device)
     if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise SpecError(Problem("device",
-                                f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices"))
+        raise SpecError(
+            Problem("device", f"device {device!r}: there are only {torch.cuda.device_count()} CUDA devices")
+        )
     return dev
 
 

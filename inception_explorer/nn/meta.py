@@ -8,9 +8,9 @@ CPU buffer. Such a module must never be trained or loaded into: its tensors alia
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,8 +28,10 @@ class _Uninitialised:
 
 
 # Per tensor-holding layer, its subclass for counting: _UninitialisedConv2d, ...
-_UNINITIALISED = {cls: type(f"_Uninitialised{cls.__name__}", (_Uninitialised, cls), {})
-                  for cls in (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear)}
+_UNINITIALISED = {
+    cls: type(f"_Uninitialised{cls.__name__}", (_Uninitialised, cls), {})
+    for cls in (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear)
+}
 # Per thread (each Streamlit session runs its script in a thread of its own), unlike a patched class.
 _building_uninitialised: ContextVar[bool] = ContextVar("building_uninitialised", default=False)
 
@@ -55,7 +57,6 @@ def layer_class(cls: type[nn.Module]) -> type[nn.Module]:
     return _UNINITIALISED[cls] if _building_uninitialised.get() else cls
 
 
-
 def materialize(module: nn.Module, *, zeroed: bool = True) -> nn.Module:
     """CPU storage for a module built under ``uninitialized()``, for counting only.
 
@@ -76,8 +77,10 @@ def materialize(module: nn.Module, *, zeroed: bool = True) -> nn.Module:
     for t in itertools.chain(module.parameters(), module.buffers()):
         largest[t.dtype] = max(largest.get(t.dtype, 0), t.numel())
     allocate = np.zeros if zeroed else np.empty
-    shared = {dtype: torch.from_numpy(allocate(n * dtype.itemsize, dtype=np.uint8)).view(dtype)
-              for dtype, n in largest.items()}
+    shared = {
+        dtype: torch.from_numpy(allocate(n * dtype.itemsize, dtype=np.uint8)).view(dtype)
+        for dtype, n in largest.items()
+    }
 
     def view(t: torch.Tensor) -> torch.Tensor:
         flat = shared[t.dtype][: t.numel()]

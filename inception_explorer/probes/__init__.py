@@ -24,7 +24,22 @@ from .results import DataError, ProbeFailed, ProbeSummary, StepMetrics
 from .runner import dispatch, follow, reap, submit
 
 __all__ = [
-    "ACTIVE", "FINISHED", "DataConfig", "DataError", "ProbeConfig", "ProbeFailed", "ProbeSummary", "QueueFull",
-    "Recipe", "RunLog", "RunRecord", "RunStatus", "StepMetrics", "default_recipe", "dispatch", "follow", "reap",
+    "ACTIVE",
+    "FINISHED",
+    "DataConfig",
+    "DataError",
+    "ProbeConfig",
+    "ProbeFailed",
+    "ProbeSummary",
+    "QueueFull",
+    "Recipe",
+    "RunLog",
+    "RunRecord",
+    "RunStatus",
+    "StepMetrics",
+    "default_recipe",
+    "dispatch",
+    "follow",
+    "reap",
     "submit",
 ]

@@ -86,16 +86,17 @@ class ProbeConfig(_Data):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise SpecError([
-                Problem(".".join(str(p) for p in err["loc"]) or "config", err["msg"]) for err in exc.errors()
-            ]) from None
+            raise SpecError(
+                [Problem(".".join(str(p) for p in err["loc"]) or "config", err["msg"]) for err in exc.errors()]
+            ) from None
 
 
 #: [G] §6: "asynchronous stochastic gradient descent with 0.9 momentum". No batch norm, so a small rate.
 GOOGLENET_RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9)
 #: [R] §8: RMSProp, decay 0.9, epsilon 1.0, learning rate 0.045, clipping at 2.0; §7 label smoothing 0.1.
-RETHINKING_RECIPE = Recipe(optimizer="rmsprop", lr=0.045, rmsprop_decay=0.9, rmsprop_eps=1.0,
-                           label_smoothing=0.1, clip_grad_norm=2.0)
+RETHINKING_RECIPE = Recipe(
+    optimizer="rmsprop", lr=0.045, rmsprop_decay=0.9, rmsprop_eps=1.0, label_smoothing=0.1, clip_grad_norm=2.0
+)
 
 
 def default_recipe(spec: ModelSpec) -> Recipe:

@@ -61,8 +61,10 @@ class SyntheticShapes:
         return self._make(_generator(self.seed, self.TRAIN, step), batch_size)
 
     def heldout(self, n: int, batch_size: int = 64) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [self._make(_generator(self.seed, self.HELDOUT, i), min(batch_size, n - i * batch_size))
-                for i in range(math.ceil(n / batch_size))]
+        return [
+            self._make(_generator(self.seed, self.HELDOUT, i), min(batch_size, n - i * batch_size))
+            for i in range(math.ceil(n / batch_size))
+        ]
 
     def _make(self, g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -78,13 +80,16 @@ class SyntheticShapes:
         u = dx * torch.cos(tilt) + dy * torch.sin(tilt)  # the shape's own axes, tilted a little
         v = -dx * torch.sin(tilt) + dy * torch.cos(tilt)
         r, au, av = torch.sqrt(u * u + v * v), u.abs(), v.abs()
-        masks = torch.stack([
-            r < radius,
-            torch.maximum(au, av) < 0.8 * radius,
-            (r < radius) & (r > 0.55 * radius),
-            (v < 0.6 * radius) & (au < 0.9 * (v + radius) / 1.6),
-            ((au < 0.3 * radius) & (av < radius)) | ((av < 0.3 * radius) & (au < radius)),
-        ], dim=1)  # (n, shapes, H, W)
+        masks = torch.stack(
+            [
+                r < radius,
+                torch.maximum(au, av) < 0.8 * radius,
+                (r < radius) & (r > 0.55 * radius),
+                (v < 0.6 * radius) & (au < 0.9 * (v + radius) / 1.6),
+                ((au < 0.3 * radius) & (av < radius)) | ((av < 0.3 * radius) & (au < radius)),
+            ],
+            dim=1,
+        )  # (n, shapes, H, W)
         mask = masks[torch.arange(n), shape_id].unsqueeze(1).float()
 
         def grating(angle_deg: torch.Tensor, freq: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
@@ -131,8 +136,15 @@ class ImageFolderData:
 
     HELDOUT_EVERY = 5
 
-    def __init__(self, folder: str | Path, image_size: int, seed: int = 0, root: Path | None = None,
-                 channels: int = 3, cache_bytes: int = 512 * 2**20):
+    def __init__(
+        self,
+        folder: str | Path,
+        image_size: int,
+        seed: int = 0,
+        root: Path | None = None,
+        channels: int = 3,
+        cache_bytes: int = 512 * 2**20,
+    ):
         if channels not in (1, 3):
             raise DataError(f"images from a folder are read as RGB or greyscale; the network takes {channels} channels")
         root = (root or settings().data_root).resolve()
@@ -151,8 +163,10 @@ class ImageFolderData:
             for i, f in enumerate(files):
                 (self.held if i % self.HELDOUT_EVERY == self.HELDOUT_EVERY - 1 else self.train).append((f, label))
         if len(self.class_names) < 2:
-            raise DataError(f"{folder!r} needs at least two class sub-folders with images "
-                            f"({', '.join(sorted(IMAGE_SUFFIXES))}); found {len(self.class_names)}")
+            raise DataError(
+                f"{folder!r} needs at least two class sub-folders with images "
+                f"({', '.join(sorted(IMAGE_SUFFIXES))}); found {len(self.class_names)}"
+            )
         self.num_classes = len(self.class_names)
         self._cache: dict[Path, torch.Tensor] = {}
         self._cache_left = cache_bytes
@@ -186,7 +200,7 @@ class ImageFolderData:
 
     def heldout(self, n: int, batch_size: int = 64) -> list[tuple[torch.Tensor, torch.Tensor]]:
         items = self.held[:n] or self.train[:n]
-        return [self._stack(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
+        return [self._stack(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
 def make_dataset(data, image_size: int, seed: int, channels: int = 3):

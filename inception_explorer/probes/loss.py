@@ -33,12 +33,18 @@ class ProbeLoss(NamedTuple):
     aux: torch.Tensor | None  # the weighted sum of the aux losses, None when no aux head ran
 
 
-def probe_loss(logits: torch.Tensor, aux_logits: Mapping[str, torch.Tensor], target: torch.Tensor,
-               aux_weights: Mapping[str, float], label_smoothing: float = 0.0) -> ProbeLoss:
+def probe_loss(
+    logits: torch.Tensor,
+    aux_logits: Mapping[str, torch.Tensor],
+    target: torch.Tensor,
+    aux_weights: Mapping[str, float],
+    label_smoothing: float = 0.0,
+) -> ProbeLoss:
     """Main loss plus ``aux_weights[name] * loss(aux_logits[name])`` for each aux head that ran."""
     main = smoothed_cross_entropy(logits, target, label_smoothing)
     if not aux_logits:
         return ProbeLoss(main, main, None)
-    aux = sum(aux_weights[name] * smoothed_cross_entropy(out, target, label_smoothing)
-              for name, out in aux_logits.items())
+    aux = sum(
+        aux_weights[name] * smoothed_cross_entropy(out, target, label_smoothing) for name, out in aux_logits.items()
+    )
     return ProbeLoss(main + aux, main, aux)

@@ -116,8 +116,14 @@ def probe_task(spec_json: str, config_json: str, device: str, channel, known_rat
         thread = threading.Thread(target=pump, name="probe-channel", daemon=True)
         thread.start()
         try:
-            summary = execute(ModelSpec.from_json(spec_json), ProbeConfig.from_json(config_json), torch_device,
-                              on_step, cancel.is_set, rate_of)
+            summary = execute(
+                ModelSpec.from_json(spec_json),
+                ProbeConfig.from_json(config_json),
+                torch_device,
+                on_step,
+                cancel.is_set,
+                rate_of,
+            )
         finally:
             done.set()
             thread.join(timeout=5)
@@ -150,12 +156,18 @@ def connect(address: str):
     try:
         import ray
     except ImportError:
-        raise ClusterError("Ray is not installed here (pip install ray), but "
-                           f"{RAY_ADDRESS}={address!r} asks for it") from None
+        raise ClusterError(
+            f"Ray is not installed here (pip install ray), but {RAY_ADDRESS}={address!r} asks for it"
+        ) from None
     package = str(Path(__file__).resolve().parents[1])
     try:
-        ray.init(address=address, namespace="inception_explorer", logging_level="ERROR", log_to_driver=True,
-                 runtime_env={"py_modules": [package]})
+        ray.init(
+            address=address,
+            namespace="inception_explorer",
+            logging_level="ERROR",
+            log_to_driver=True,
+            runtime_env={"py_modules": [package]},
+        )
     except Exception as exc:
         raise ClusterError(f"could not connect to the Ray cluster at {address}: {type(exc).__name__}: {exc}") from None
     return ray
@@ -165,8 +177,9 @@ def task_options(device: str, cpu_threads: int | None, cluster_gpus: float) -> t
     """Ray resources for a probe whose device setting is ``device``, and the device the task trains on."""
     if device.startswith("cuda") or (device == "auto" and cluster_gpus > 0):
         if cluster_gpus <= 0:
-            raise ClusterError(f"device {device!r} was asked for but the Ray cluster has no GPU; "
-                               "choose 'auto' or 'cpu'")
+            raise ClusterError(
+                f"device {device!r} was asked for but the Ray cluster has no GPU; choose 'auto' or 'cpu'"
+            )
         return {"num_gpus": 1, "num_cpus": cpu_threads or 1}, "cuda"  # Ray shows the task its one GPU as cuda:0
     return {"num_cpus": cpu_threads or 1}, "cpu"
 
@@ -188,11 +201,16 @@ def bridge(store: Store, run_id: str, address: str) -> RunStatus:
         return RunStatus.FAILED
     from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
-    known = {f"{name}|{dtype}": rate
-             for name, dtype, rate in store.query("SELECT device_name, dtype, macs_per_s FROM device_rates")}
+    known = {
+        f"{name}|{dtype}": rate
+        for name, dtype, rate in store.query("SELECT device_name, dtype, macs_per_s FROM device_rates")
+    }
     channel = ray.remote(ProbeChannel).options(num_cpus=0).remote()
-    ref = ray.remote(probe_task).options(max_retries=0, **options).remote(
-        run.spec_json, run.config_json, device, channel, known)
+    ref = (
+        ray.remote(probe_task)
+        .options(max_retries=0, **options)
+        .remote(run.spec_json, run.config_json, device, channel, known)
+    )
     print(f"submitted to the Ray cluster at {address} with {options}", flush=True)
 
     started = False
@@ -233,14 +251,16 @@ def bridge(store: Store, run_id: str, address: str) -> RunStatus:
     except RayTaskError as exc:  # an error in our code on the node: its traceback is in the log
         print(exc, flush=True)
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        runs.finish(run_id, RunStatus.FAILED,
-                    error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}")
+        runs.finish(
+            run_id, RunStatus.FAILED, error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}"
+        )
         return RunStatus.FAILED
     except RayError as exc:  # the worker process or its node died
         print(exc, flush=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        runs.finish(run_id, RunStatus.FAILED,
-                    error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})")
+        runs.finish(
+            run_id, RunStatus.FAILED, error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})"
+        )
         return RunStatus.FAILED
     if "failed" in result:
         runs.finish(run_id, RunStatus.FAILED, error=result["failed"])
@@ -263,15 +283,19 @@ def main(argv: list[str] | None = None) -> int:
     address = settings().ray_address
     try:
         if address is None:
-            RunLog(store).finish(args.run_id, RunStatus.FAILED,
-                                 error=f"the run was queued for a Ray cluster, but {RAY_ADDRESS} is not set")
+            RunLog(store).finish(
+                args.run_id,
+                RunStatus.FAILED,
+                error=f"the run was queued for a Ray cluster, but {RAY_ADDRESS} is not set",
+            )
             status = RunStatus.FAILED
         else:
             status = bridge(store, args.run_id, address)
     except BaseException as exc:
         traceback.print_exc()
-        RunLog(store).finish(args.run_id, RunStatus.FAILED,
-                             error=f"unexpected error relaying to Ray: {type(exc).__name__}: {exc}")
+        RunLog(store).finish(
+            args.run_id, RunStatus.FAILED, error=f"unexpected error relaying to Ray: {type(exc).__name__}: {exc}"
+        )
         status = RunStatus.FAILED
     print(f"run {args.run_id}: {status}", flush=True)
     dispatch(store)

@@ -63,8 +63,10 @@ def fair_order(queued: list[tuple[str, str, int]], last_served: dict[str, float]
     return order
 
 
-_COLUMNS = ("id, seq, workspace, label, status, device, spec_json, config_json, created, started, finished, "
-            "heartbeat, worker, step, steps_total, cancel_requested, error, summary_json")
+_COLUMNS = (
+    "id, seq, workspace, label, status, device, spec_json, config_json, created, started, finished, "
+    "heartbeat, worker, step, steps_total, cancel_requested, error, summary_json"
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,17 @@ class RunRecord:
         """A row of ``_COLUMNS``; the summary's JSON is parsed here, once (an older version's summary may lack
         fields: they are None)."""
         _id, seq, workspace, label, status, *middle, cancel, error, summary_json = row
-        return cls(_id, seq, workspace, label, RunStatus(status), *middle, bool(cancel), error,
-                   ProbeSummary.from_json(summary_json) if summary_json else None)
+        return cls(
+            _id,
+            seq,
+            workspace,
+            label,
+            RunStatus(status),
+            *middle,
+            bool(cancel),
+            error,
+            ProbeSummary.from_json(summary_json) if summary_json else None,
+        )
 
     @property
     def spec(self) -> ModelSpec:
@@ -136,17 +147,31 @@ class RunLog:
         run_id = secrets.token_hex(8)
         limit = settings().max_waiting_per_workspace
         with self.store.transaction(immediate=True) as db:
-            waiting = db.execute("SELECT COUNT(*) FROM runs WHERE workspace = ? AND status IN (?, ?, ?)",
-                                 (workspace, RunStatus.QUEUED, *ACTIVE)).fetchone()[0]
+            waiting = db.execute(
+                "SELECT COUNT(*) FROM runs WHERE workspace = ? AND status IN (?, ?, ?)",
+                (workspace, RunStatus.QUEUED, *ACTIVE),
+            ).fetchone()[0]
             if waiting >= limit:
-                raise QueueFull(f"{waiting} probes of this workspace are already waiting or running (the limit is "
-                                f"{limit}); cancel one or wait for one to finish")
+                raise QueueFull(
+                    f"{waiting} probes of this workspace are already waiting or running (the limit is "
+                    f"{limit}); cancel one or wait for one to finish"
+                )
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             db.execute(
                 "INSERT INTO runs(id, seq, workspace, label, status, device, spec_json, config_json, created, "
                 "steps_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, seq, workspace, label, RunStatus.QUEUED, device, spec.canonical_json(), config.to_json(),
-                 time.time(), config.steps),
+                (
+                    run_id,
+                    seq,
+                    workspace,
+                    label,
+                    RunStatus.QUEUED,
+                    device,
+                    spec.canonical_json(),
+                    config.to_json(),
+                    time.time(),
+                    config.steps,
+                ),
             )
         return self.get(run_id)
 
@@ -156,8 +181,9 @@ class RunLog:
             raise KeyError(f"no probe run {run_id!r}")
         return RunRecord.from_row(rows[0])
 
-    def list(self, workspace: str | None = None, statuses: Iterable[RunStatus] | None = None,
-             limit: int = 500) -> list[RunRecord]:
+    def list(
+        self, workspace: str | None = None, statuses: Iterable[RunStatus] | None = None, limit: int = 500
+    ) -> list[RunRecord]:
         """Newest first."""
         where, args = [], []
         if workspace is not None:
@@ -167,8 +193,11 @@ class RunLog:
             statuses = list(statuses)
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             args.extend(statuses)
-        sql = (f"SELECT {_COLUMNS} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
-               + " ORDER BY seq DESC LIMIT ?")
+        sql = (
+            f"SELECT {_COLUMNS} FROM runs"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY seq DESC LIMIT ?"
+        )
         return [RunRecord.from_row(r) for r in self.store.query(sql, (*args, limit))]
 
     def queue_position(self, run: RunRecord) -> int | None:
@@ -181,11 +210,16 @@ class RunLog:
 
     @staticmethod
     def _order(db, device: str) -> list[str]:
-        queued = db.execute("SELECT id, workspace, seq FROM runs WHERE status = ? AND device = ?",
-                            (RunStatus.QUEUED, device)).fetchall()
-        served = dict(db.execute("SELECT workspace, MAX(COALESCE(started, heartbeat)) FROM runs "
-                                 "WHERE status != ? AND device = ? GROUP BY workspace",
-                                 (RunStatus.QUEUED, device)).fetchall())
+        queued = db.execute(
+            "SELECT id, workspace, seq FROM runs WHERE status = ? AND device = ?", (RunStatus.QUEUED, device)
+        ).fetchall()
+        served = dict(
+            db.execute(
+                "SELECT workspace, MAX(COALESCE(started, heartbeat)) FROM runs "
+                "WHERE status != ? AND device = ? GROUP BY workspace",
+                (RunStatus.QUEUED, device),
+            ).fetchall()
+        )
         return fair_order(queued, served)
 
     def metrics(self, run_ids: Iterable[str]) -> pd.DataFrame:
@@ -211,15 +245,24 @@ class RunLog:
         now = time.time()
         claimed = []
         with self.store.transaction(immediate=True) as db:
-            active = dict(db.execute("SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device",
-                                     ACTIVE).fetchall())
-            devices = [d for (d,) in db.execute("SELECT DISTINCT device FROM runs WHERE status = ?",
-                                                (RunStatus.QUEUED,)).fetchall()]
+            active = dict(
+                db.execute(
+                    "SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device", ACTIVE
+                ).fetchall()
+            )
+            devices = [
+                d
+                for (d,) in db.execute(
+                    "SELECT DISTINCT device FROM runs WHERE status = ?", (RunStatus.QUEUED,)
+                ).fetchall()
+            ]
             for device in devices:
                 free = limit(device) - active.get(device, 0)
-                for run_id in self._order(db, device)[:max(0, free)]:
-                    db.execute("UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?",
-                               (RunStatus.STARTING, now, run_id, RunStatus.QUEUED))
+                for run_id in self._order(db, device)[: max(0, free)]:
+                    db.execute(
+                        "UPDATE runs SET status = ?, heartbeat = ? WHERE id = ? AND status = ?",
+                        (RunStatus.STARTING, now, run_id, RunStatus.QUEUED),
+                    )
                     claimed.append(run_id)
         return [self.get(i) for i in claimed]
 
@@ -230,9 +273,10 @@ class RunLog:
         """``starting`` -> ``running``; False if the run is no longer waiting for this worker (cancelled, failed)."""
         now = time.time()
         with self.store.transaction() as db:
-            cur = db.execute("UPDATE runs SET status = ?, started = ?, heartbeat = ?, worker = ? "
-                             "WHERE id = ? AND status = ?",
-                             (RunStatus.RUNNING, now, now, worker, run_id, RunStatus.STARTING))
+            cur = db.execute(
+                "UPDATE runs SET status = ?, started = ?, heartbeat = ?, worker = ? WHERE id = ? AND status = ?",
+                (RunStatus.RUNNING, now, now, worker, run_id, RunStatus.STARTING),
+            )
             return cur.rowcount == 1
 
     def beat(self, run_id: str) -> bool:
@@ -253,16 +297,24 @@ class RunLog:
             )
             db.execute("UPDATE runs SET step = ?, heartbeat = ? WHERE id = ?", (steps[-1].step, time.time(), run_id))
 
-    def finish(self, run_id: str, status: RunStatus, summary: ProbeSummary | None = None,
-               error: str | None = None) -> bool:
+    def finish(
+        self, run_id: str, status: RunStatus, summary: ProbeSummary | None = None, error: str | None = None
+    ) -> bool:
         """An active (or queued) run ends as ``status``. A run that already ended keeps its first ending."""
         assert status in FINISHED
         with self.store.transaction() as db:
             cur = db.execute(
                 "UPDATE runs SET status = ?, finished = ?, error = ?, summary_json = COALESCE(?, summary_json) "
                 "WHERE id = ? AND status IN (?, ?, ?)",
-                (status, time.time(), error, summary.to_json() if summary is not None else None, run_id,
-                 RunStatus.QUEUED, *ACTIVE),
+                (
+                    status,
+                    time.time(),
+                    error,
+                    summary.to_json() if summary is not None else None,
+                    run_id,
+                    RunStatus.QUEUED,
+                    *ACTIVE,
+                ),
             )
             return cur.rowcount == 1
 
@@ -270,25 +322,32 @@ class RunLog:
         """A queued run is cancelled at once; a running one is flagged and its worker stops within a couple of
         seconds, keeping what it measured. A finished run is left as it is."""
         with self.store.transaction(immediate=True) as db:
-            db.execute("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status = ?",
-                       (RunStatus.CANCELLED, time.time(), CANCELLED_BEFORE_START, run_id, RunStatus.QUEUED))
+            db.execute(
+                "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status = ?",
+                (RunStatus.CANCELLED, time.time(), CANCELLED_BEFORE_START, run_id, RunStatus.QUEUED),
+            )
             db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)", (run_id, *ACTIVE))
         return self.get(run_id)
 
     def delete(self, run_id: str) -> None:
         """Forget a finished run and its metrics (an active run must be cancelled first)."""
         with self.store.transaction() as db:
-            db.execute("DELETE FROM metrics WHERE run_id = ? AND run_id IN "
-                       "(SELECT id FROM runs WHERE status IN (?, ?, ?))", (run_id, *FINISHED))
+            db.execute(
+                "DELETE FROM metrics WHERE run_id = ? AND run_id IN (SELECT id FROM runs WHERE status IN (?, ?, ?))",
+                (run_id, *FINISHED),
+            )
             db.execute("DELETE FROM runs WHERE id = ? AND status IN (?, ?, ?)", (run_id, *FINISHED))
 
     # ---- the device yardstick ----------------------------------------------------------------------------------
 
     def matmul_rate(self, device_name: str, dtype: str) -> float | None:
-        rows = self.store.query("SELECT macs_per_s FROM device_rates WHERE device_name = ? AND dtype = ?",
-                                (device_name, dtype))
+        rows = self.store.query(
+            "SELECT macs_per_s FROM device_rates WHERE device_name = ? AND dtype = ?", (device_name, dtype)
+        )
         return rows[0][0] if rows else None
 
     def save_matmul_rate(self, device_name: str, dtype: str, macs_per_s: float) -> None:
-        self.store.query("INSERT OR REPLACE INTO device_rates(device_name, dtype, macs_per_s, measured) "
-                         "VALUES (?, ?, ?, ?)", (device_name, dtype, macs_per_s, time.time()))
+        self.store.query(
+            "INSERT OR REPLACE INTO device_rates(device_name, dtype, macs_per_s, measured) VALUES (?, ?, ?, ?)",
+            (device_name, dtype, macs_per_s, time.time()),
+        )

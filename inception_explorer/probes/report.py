@@ -31,35 +31,38 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def runs_table(runs: list[RunRecord], positions: dict[str, int] | None = None,
-               now: float | None = None) -> pd.DataFrame:
+def runs_table(
+    runs: list[RunRecord], positions: dict[str, int] | None = None, now: float | None = None
+) -> pd.DataFrame:
     """One row per run: what it trained, where, and what it measured (empty cells until measured)."""
     now = now or time.time()
     rows = []
     for r in runs:
         s, c = r.summary or NO_SUMMARY, r.config
-        rows.append({
-            "run": r.id,
-            "variant": r.label,
-            "status": _status_text(r, (positions or {}).get(r.id), now),
-            "steps": f"{r.step}/{r.steps_total}",
-            "device": s.device_name or r.device,
-            "image size": c.image_size,
-            "width x": c.width_multiplier,
-            "batch": c.batch_size,
-            "recipe": describe_recipe(c),
-            "images/s": s.images_per_s,
-            "ms/step": s.time_per_step * 1000 if s.time_per_step else None,
-            "peak memory (MB)": s.peak_memory_bytes / 2**20 if s.peak_memory_bytes else None,
-            "final loss": s.final_loss,
-            "train acc": s.train_accuracy,
-            "held-out acc": s.heldout_accuracy,
-            "params": s.params,
-            "MACs/image": s.macs_per_image,
-            "% of matmul rate": s.matmul_fraction * 100 if s.matmul_fraction else None,
-            "error": r.error or "",
-            "submitted": pd.Timestamp(r.created, unit="s"),
-        })
+        rows.append(
+            {
+                "run": r.id,
+                "variant": r.label,
+                "status": _status_text(r, (positions or {}).get(r.id), now),
+                "steps": f"{r.step}/{r.steps_total}",
+                "device": s.device_name or r.device,
+                "image size": c.image_size,
+                "width x": c.width_multiplier,
+                "batch": c.batch_size,
+                "recipe": describe_recipe(c),
+                "images/s": s.images_per_s,
+                "ms/step": s.time_per_step * 1000 if s.time_per_step else None,
+                "peak memory (MB)": s.peak_memory_bytes / 2**20 if s.peak_memory_bytes else None,
+                "final loss": s.final_loss,
+                "train acc": s.train_accuracy,
+                "held-out acc": s.heldout_accuracy,
+                "params": s.params,
+                "MACs/image": s.macs_per_image,
+                "% of matmul rate": s.matmul_fraction * 100 if s.matmul_fraction else None,
+                "error": r.error or "",
+                "submitted": pd.Timestamp(r.created, unit="s"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,8 +81,12 @@ def describe_recipe(config) -> str:
 
 def metrics_csv(runs: list[RunRecord], metrics: pd.DataFrame) -> str:
     """Every step of the runs with the run's variant, device and config beside it: one CSV to compare elsewhere."""
-    meta = pd.DataFrame([{"run_id": r.id, "variant": r.label, "status": r.status.value, "device": r.device,
-                          "config": r.config_json} for r in runs])
+    meta = pd.DataFrame(
+        [
+            {"run_id": r.id, "variant": r.label, "status": r.status.value, "device": r.device, "config": r.config_json}
+            for r in runs
+        ]
+    )
     if metrics.empty:
         return meta.to_csv(index=False)
     return meta.merge(metrics, on="run_id", how="right").to_csv(index=False)
@@ -87,6 +94,7 @@ def metrics_csv(runs: list[RunRecord], metrics: pd.DataFrame) -> str:
 
 def side_by_side(runs: list[RunRecord], labels: dict[str, str]) -> pd.DataFrame:
     """The runs as columns and what they measured as rows, formatted for reading (a figure per cell)."""
+
     def fmt(value, spec: str, scale: float = 1.0, suffix: str = "") -> str:
         return "–" if value is None else f"{value * scale:{spec}}{suffix}"
 

@@ -172,9 +172,19 @@ def spawn(store: Store, run: RunRecord) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", f"inception_explorer.probes.{module}", run.id,
-                 "--store", str(store.path.resolve())],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                [
+                    sys.executable,
+                    "-m",
+                    f"inception_explorer.probes.{module}",
+                    run.id,
+                    "--store",
+                    str(store.path.resolve()),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
     except OSError as exc:
@@ -228,8 +238,9 @@ def where_probes_run() -> str:
     return f"in its own process on {where}, {max_per_device(str(local))} at a time per device"
 
 
-def submit(store: Store, spec: ModelSpec, config: ProbeConfig, label: str | None = None,
-           workspace: str = "") -> RunRecord:
+def submit(
+    store: Store, spec: ModelSpec, config: ProbeConfig, label: str | None = None, workspace: str = ""
+) -> RunRecord:
     """Queue a probe of ``spec`` (checked first) and start it if its device is free."""
     prepared, device = check(spec, config)
     label = (label or spec.name).strip() or spec.name

@@ -41,8 +41,9 @@ def prepare_spec(spec: ModelSpec, config: ProbeConfig, num_classes: int) -> Mode
     if not recipe.aux_heads:
         spec = spec.without_aux()
     elif recipe.bn_auxiliary is not None:
-        heads = [h.model_copy(update={"bn_fc": recipe.bn_auxiliary}) if h.kind == "rethinking" else h
-                 for h in spec.aux_heads]
+        heads = [
+            h.model_copy(update={"bn_fc": recipe.bn_auxiliary}) if h.kind == "rethinking" else h for h in spec.aux_heads
+        ]
         spec = spec.model_copy(update={"aux_heads": tuple(heads)})
     spec = spec.with_input(config.image_size, num_classes)
     if config.batch_size < 2 and (spec.batch_norm or any(getattr(h, "bn_fc", False) for h in spec.aux_heads)):
@@ -71,8 +72,14 @@ def init_for_training(model: torch.nn.Module) -> torch.nn.Module:
 def _optimizer(model: torch.nn.Module, config: ProbeConfig) -> torch.optim.Optimizer:
     r = config.recipe
     if r.optimizer == "rmsprop":
-        return torch.optim.RMSprop(model.parameters(), lr=r.lr, alpha=r.rmsprop_decay, eps=r.rmsprop_eps,
-                                   momentum=r.momentum, weight_decay=r.weight_decay)
+        return torch.optim.RMSprop(
+            model.parameters(),
+            lr=r.lr,
+            alpha=r.rmsprop_decay,
+            eps=r.rmsprop_eps,
+            momentum=r.momentum,
+            weight_decay=r.weight_decay,
+        )
     return torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
 
 
@@ -124,10 +131,16 @@ def peak_memory(device: torch.device) -> tuple[int, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak resident memory of the process"
 
 
-def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.device, *,
-                on_step: Callable[[StepMetrics], None] | None = None,
-                should_stop: Callable[[], bool] | None = None,
-                matmul_rate: float | None = None) -> ProbeSummary:
+def train_probe(
+    spec: ModelSpec,
+    config: ProbeConfig,
+    dataset,
+    device: torch.device,
+    *,
+    on_step: Callable[[StepMetrics], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    matmul_rate: float | None = None,
+) -> ProbeSummary:
     """Train ``spec`` (already ``prepare_spec``-ed) on ``dataset`` for ``config.steps`` steps and measure it.
 
     ``on_step`` gets each step's metrics; ``should_stop`` is asked before each step and ends the run early
@@ -165,15 +178,22 @@ def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.dev
             y = y.to(device, non_blocking=True)
             start = time.perf_counter()
             out, loss = training_step(model, optimizer, scaler, x, y, aux_weights, recipe, amp_dtype)
-            values = torch.stack([loss.total.detach(), loss.main.detach(),
-                                  loss.aux.detach() if loss.aux is not None else loss.main.new_zeros(()),
-                                  (out.logits.detach().argmax(1) == y).float().mean()]).tolist()  # one sync
+            values = torch.stack(
+                [
+                    loss.total.detach(),
+                    loss.main.detach(),
+                    loss.aux.detach() if loss.aux is not None else loss.main.new_zeros(()),
+                    (out.logits.detach().argmax(1) == y).float().mean(),
+                ]
+            ).tolist()  # one sync
             synchronize(device)
             elapsed = time.perf_counter() - start
             total, main, aux, accuracy = values
             if not all(math.isfinite(v) for v in values):
-                raise ProbeFailed(f"the loss stopped being finite at step {step} ({total}) — try a smaller learning "
-                                  f"rate or turn on gradient clipping")
+                raise ProbeFailed(
+                    f"the loss stopped being finite at step {step} ({total}) — try a smaller learning "
+                    f"rate or turn on gradient clipping"
+                )
             times.append(elapsed)
             accuracies.append(accuracy)
             last_loss = total
@@ -182,24 +202,35 @@ def train_probe(spec: ModelSpec, config: ProbeConfig, dataset, device: torch.dev
         heldout = None if cancelled else _heldout_accuracy(model, dataset, config, device, memory_format, amp_dtype)
     except Exception as exc:
         if _is_out_of_memory(exc):
-            raise ProbeFailed(f"out of memory at batch size {batch} on {name} — try a smaller batch or "
-                              "input size") from None
+            raise ProbeFailed(
+                f"out of memory at batch size {batch} on {name} — try a smaller batch or input size"
+            ) from None
         raise
 
-    measured = times[config.warmup_steps:] if len(times) > config.warmup_steps else times
+    measured = times[config.warmup_steps :] if len(times) > config.warmup_steps else times
     images_per_s = batch * len(measured) / sum(measured) if measured else None
     achieved = 3 * macs_per_image * images_per_s if images_per_s else None
-    tail = accuracies[-max(1, len(accuracies) // 10):]
+    tail = accuracies[-max(1, len(accuracies) // 10) :]
     memory, memory_kind = peak_memory(device)
     return ProbeSummary(
-        device=str(device), device_name=name,
+        device=str(device),
+        device_name=name,
         precision={None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[amp_dtype],
-        channels_last=channels_last, params=report.totals.params_with_aux if spec.aux_heads else report.totals.params,
-        macs_per_image=macs_per_image, steps_done=len(times), steps_total=config.steps, cancelled=cancelled,
-        images_per_s=images_per_s, time_per_step=statistics.median(measured) if measured else None,
-        peak_memory_bytes=memory, peak_memory_kind=memory_kind, final_loss=last_loss,
-        train_accuracy=statistics.fmean(tail) if accuracies else None, heldout_accuracy=heldout,
-        achieved_macs_per_s=achieved, matmul_macs_per_s=matmul_rate,
+        channels_last=channels_last,
+        params=report.totals.params_with_aux if spec.aux_heads else report.totals.params,
+        macs_per_image=macs_per_image,
+        steps_done=len(times),
+        steps_total=config.steps,
+        cancelled=cancelled,
+        images_per_s=images_per_s,
+        time_per_step=statistics.median(measured) if measured else None,
+        peak_memory_bytes=memory,
+        peak_memory_kind=memory_kind,
+        final_loss=last_loss,
+        train_accuracy=statistics.fmean(tail) if accuracies else None,
+        heldout_accuracy=heldout,
+        achieved_macs_per_s=achieved,
+        matmul_macs_per_s=matmul_rate,
         matmul_fraction=achieved / matmul_rate if achieved and matmul_rate else None,
     )
 

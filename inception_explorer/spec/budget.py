@@ -48,7 +48,9 @@ def estimate(spec: ModelSpec, shapes: list[BlockShape] | None = None) -> Estimat
     last = shapes[-1].output.c if shapes else spec.in_channels
     params += last * spec.num_classes + spec.num_classes
     for aux in spec.aux_heads:  # their widths times the classes bound them well enough
-        params += (aux.conv_channels + getattr(aux, "fc_channels", getattr(aux, "conv2_channels", 0))) * (last + spec.num_classes)
+        params += (aux.conv_channels + getattr(aux, "fc_channels", getattr(aux, "conv2_channels", 0))) * (
+            last + spec.num_classes
+        )
     return Estimate(params, activations)
 
 
@@ -59,12 +61,24 @@ def check_budget(spec: ModelSpec, shapes: list[BlockShape] | None = None) -> Est
     max_params, max_acts = limits.max_params, limits.max_activations
     problems = []
     if est.params > max_params:
-        problems.append(Problem("budget", f"about {est.params:,} parameters, more than the {max_params:,} allowed "
-                                          f"({MAX_PARAMS_ENV}); narrow the widest layers", ("budget", "params")))
+        problems.append(
+            Problem(
+                "budget",
+                f"about {est.params:,} parameters, more than the {max_params:,} allowed "
+                f"({MAX_PARAMS_ENV}); narrow the widest layers",
+                ("budget", "params"),
+            )
+        )
     if est.activations > max_acts:
-        problems.append(Problem("budget", f"about {est.activations:,} activations per image ({est.activations * 4 / 2**30:.1f} "
-                                          f"GiB in fp32), more than the {max_acts:,} allowed ({MAX_ACTIVATIONS_ENV}); "
-                                          f"use a smaller input or narrower layers", ("budget", "activations")))
+        problems.append(
+            Problem(
+                "budget",
+                f"about {est.activations:,} activations per image ({est.activations * 4 / 2**30:.1f} "
+                f"GiB in fp32), more than the {max_acts:,} allowed ({MAX_ACTIVATIONS_ENV}); "
+                f"use a smaller input or narrower layers",
+                ("budget", "activations"),
+            )
+        )
     if problems:
         raise SpecError(problems)
     return est

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -29,15 +29,70 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # attributes of torch's nn.Module (2.13) and those of InceptionNet / Inception (build.py, blocks.py). Names may
 # not start with "_" either. tests/test_spec.py checks this list against torch and the built modules.
 RESERVED_NAMES = frozenset(
-    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
-    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
-    load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
-    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
-    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
-    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
-    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
-    to_empty train type xpu zero_grad training
-    head spec block_names stage_of aux_after kind branch_names out_channels""".split()
+    [
+        "T_destination",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "type",
+        "xpu",
+        "zero_grad",
+        "training",
+        "head",
+        "spec",
+        "block_names",
+        "stage_of",
+        "aux_after",
+        "kind",
+        "branch_names",
+        "out_channels",
+    ]
 )
 
 Pair = tuple[int, int]
@@ -64,7 +119,12 @@ def _pair(value: Any, what: str, minimum: int, maximum: int) -> Pair:
 
 
 def check_name(value: str, what: str) -> str:
-    if not _IDENTIFIER.match(value) or len(value) > MAX_NAME_LENGTH or keyword.iskeyword(value) or value.startswith("_"):
+    if (
+        not _IDENTIFIER.match(value)
+        or len(value) > MAX_NAME_LENGTH
+        or keyword.iskeyword(value)
+        or value.startswith("_")
+    ):
         shown = value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH] + "..."
         raise ValueError(
             f"{what} must be a Python-style identifier of at most {MAX_NAME_LENGTH} characters "
@@ -96,11 +156,10 @@ class _IsWidth:
 Width = Annotated[int, Field(strict=True, ge=1, le=MAX_CHANNELS), _IsWidth()]
 Kernel = Annotated[Pair, BeforeValidator(lambda v: _pair(v, "kernel", 1, MAX_KERNEL))]
 Stride = Annotated[Pair, BeforeValidator(lambda v: _pair(v, "stride", 1, MAX_STRIDE))]
-ConvPadding = Annotated[Union[Pair, Literal["same"]], BeforeValidator(_conv_padding)]
+ConvPadding = Annotated[Pair | Literal["same"], BeforeValidator(_conv_padding)]
 PoolPadding = Annotated[Pair, BeforeValidator(_pool_padding)]
 Name = Annotated[str, AfterValidator(lambda v: check_name(v, "name"))]
 
 
 class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
-

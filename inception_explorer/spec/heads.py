@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .fields import MAX_KERNEL, MAX_STRIDE, Name, Width, _Data
+
 
 class HeadSpec(_Data):
     """The main classifier: global average pooling ([G] §5: "avg pool 7x7/1" at 224), dropout, linear."""
@@ -51,4 +52,4 @@ class RethinkingAux(_Data):
     loss_weight: float = Field(0.3, ge=0.0, le=10.0)
 
 
-AuxSpec = Annotated[Union[GoogLeNetAux, RethinkingAux], Field(discriminator="kind")]
+AuxSpec = Annotated[GoogLeNetAux | RethinkingAux, Field(discriminator="kind")]

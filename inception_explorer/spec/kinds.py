@@ -11,12 +11,13 @@ touches this file only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from .fields import MAX_BRANCHES, MAX_KERNEL, ConvPadding, Kernel, Name, PoolPadding, Stride, Width, _Data
 from .layers import Branch, Conv, Pool, avg_pool, conv, max_pool
+
 
 class _Block(_Data):
     name: Name
@@ -58,7 +59,7 @@ class ConvBlock(_Block):
     padding: ConvPadding = "same"
 
     @model_validator(mode="after")
-    def _check(self) -> "ConvBlock":
+    def _check(self) -> ConvBlock:
         self.layer()  # raises for 'same' with stride > 1
         return self
 
@@ -86,7 +87,7 @@ class PoolBlock(_Block):
     ceil_mode: bool = False
 
     @model_validator(mode="after")
-    def _check(self) -> "PoolBlock":
+    def _check(self) -> PoolBlock:
         self.layer()
         return self
 
@@ -137,8 +138,14 @@ class InceptionV1(_Block):
     kind: Literal["inception_v1"] = "inception_v1"
     source: ClassVar[str] = "[G] Fig. 2b, Table 1"
     title: ClassVar[str] = "Inception with 1x1 reductions ([G] Fig. 2b)"
-    roles: ClassVar[dict[str, str]] = {"ch1x1": "1x1", "ch3x3red": "a.red", "ch3x3": "a.out", "ch5x5red": "b.red", "ch5x5": "b.out",
-                                        "pool_proj": "pool_proj"}
+    roles: ClassVar[dict[str, str]] = {
+        "ch1x1": "1x1",
+        "ch3x3red": "a.red",
+        "ch3x3": "a.out",
+        "ch5x5red": "b.red",
+        "ch5x5": "b.out",
+        "pool_proj": "pool_proj",
+    }
     fixed_pool: ClassVar[str | None] = "max_pool"
     ch1x1: Width
     ch3x3red: Width
@@ -165,8 +172,14 @@ class InceptionFig5(_Block):
     kind: Literal["inception_fig5"] = "inception_fig5"
     source: ClassVar[str] = "[R] Fig. 5, §3.1"
     title: ClassVar[str] = "two 3x3 instead of 5x5 ([R] Fig. 5)"
-    roles: ClassVar[dict[str, str]] = {"ch1x1": "1x1", "ch3x3red": "a.red", "ch3x3": "a.out", "ch3x3dblred": "b.red",
-                                        "ch3x3dbl": "b.out", "pool_proj": "pool_proj"}
+    roles: ClassVar[dict[str, str]] = {
+        "ch1x1": "1x1",
+        "ch3x3red": "a.red",
+        "ch3x3": "a.out",
+        "ch3x3dblred": "b.red",
+        "ch3x3dbl": "b.out",
+        "pool_proj": "pool_proj",
+    }
     ch1x1: Width
     ch3x3red: Width
     ch3x3: Width
@@ -199,8 +212,14 @@ class InceptionFig6(_Block):
     kind: Literal["inception_fig6"] = "inception_fig6"
     source: ClassVar[str] = "[R] Fig. 6, §3.2"
     title: ClassVar[str] = "1xn + nx1 instead of nxn ([R] Fig. 6)"
-    roles: ClassVar[dict[str, str]] = {"ch1x1": "1x1", "chnxnred": "a.red", "chnxn": "a.out", "chnxndblred": "b.red",
-                                        "chnxndbl": "b.out", "pool_proj": "pool_proj"}
+    roles: ClassVar[dict[str, str]] = {
+        "ch1x1": "1x1",
+        "chnxnred": "a.red",
+        "chnxn": "a.out",
+        "chnxndblred": "b.red",
+        "chnxndbl": "b.out",
+        "pool_proj": "pool_proj",
+    }
     n: int = Field(7, strict=True, ge=1, le=MAX_KERNEL)
     ch1x1: Width
     chnxnred: Width
@@ -235,8 +254,14 @@ class InceptionFig7(_Block):
     kind: Literal["inception_fig7"] = "inception_fig7"
     source: ClassVar[str] = "[R] Fig. 7, §2"
     title: ClassVar[str] = "expanded filter bank for 8x8 ([R] Fig. 7)"
-    roles: ClassVar[dict[str, str]] = {"ch1x1": "1x1", "ch3x3red": "a.red", "ch3x3": "a.out", "ch3x3dblred": "b.red",
-                                        "ch3x3dbl": "b.out", "pool_proj": "pool_proj"}
+    roles: ClassVar[dict[str, str]] = {
+        "ch1x1": "1x1",
+        "ch3x3red": "a.red",
+        "ch3x3": "a.out",
+        "ch3x3dblred": "b.red",
+        "ch3x3dbl": "b.out",
+        "pool_proj": "pool_proj",
+    }
     ch1x1: Width
     ch3x3red: Width
     ch3x3: Width
@@ -273,7 +298,12 @@ class ReductionFig10(_Block):
     kind: Literal["reduction_fig10"] = "reduction_fig10"
     source: ClassVar[str] = "[R] Fig. 10, §5"
     title: ClassVar[str] = "grid reduction, conv and pool in parallel ([R] Fig. 10)"
-    roles: ClassVar[dict[str, str]] = {"ch3x3red": "a.red", "ch3x3": "a.out", "ch3x3dblred": "b.red", "ch3x3dbl": "b.out"}
+    roles: ClassVar[dict[str, str]] = {
+        "ch3x3red": "a.red",
+        "ch3x3": "a.out",
+        "ch3x3dblred": "b.red",
+        "ch3x3dbl": "b.out",
+    }
     ch3x3red: Width
     ch3x3: Width
     ch3x3dblred: Width
@@ -301,8 +331,14 @@ class InceptionA(_Block):
     kind: Literal["inception_a"] = "inception_a"
     source: ClassVar[str] = "released Inception-v3 (InceptionA)"
     title: ClassVar[str] = "released v3's 35x35 module (InceptionA)"
-    roles: ClassVar[dict[str, str]] = {"ch1x1": "1x1", "ch5x5red": "a.red", "ch5x5": "a.out", "ch3x3dblred": "b.red",
-                                        "ch3x3dbl": "b.out", "pool_proj": "pool_proj"}
+    roles: ClassVar[dict[str, str]] = {
+        "ch1x1": "1x1",
+        "ch5x5red": "a.red",
+        "ch5x5": "a.out",
+        "ch3x3dblred": "b.red",
+        "ch3x3dbl": "b.out",
+        "pool_proj": "pool_proj",
+    }
     fixed_pool: ClassVar[str | None] = "avg_pool"
     ch1x1: Width = 64
     ch5x5red: Width = 48
@@ -384,7 +420,7 @@ class CustomBlock(_Block):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
     @model_validator(mode="after")
-    def _unique_branch_names(self) -> "CustomBlock":
+    def _unique_branch_names(self) -> CustomBlock:
         names = [b.name for b in self.branches_]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -399,16 +435,36 @@ class CustomBlock(_Block):
 
 
 BlockSpec = Annotated[
-    Union[
-        ConvBlock, PoolBlock, InceptionNaive, InceptionV1, InceptionFig5, InceptionFig6, InceptionFig7,
-        ReductionFig10, InceptionA, ReductionB, ReductionD, CustomBlock,
-    ],
+    ConvBlock
+    | PoolBlock
+    | InceptionNaive
+    | InceptionV1
+    | InceptionFig5
+    | InceptionFig6
+    | InceptionFig7
+    | ReductionFig10
+    | InceptionA
+    | ReductionB
+    | ReductionD
+    | CustomBlock,
     Field(discriminator="kind"),
 ]
 
 #: kind id -> block class, in the order the app lists them.
 BLOCK_KINDS: dict[str, type[_Block]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (ConvBlock, PoolBlock, InceptionNaive, InceptionV1, InceptionFig5, InceptionFig6, InceptionFig7,
-                ReductionFig10, InceptionA, ReductionB, ReductionD, CustomBlock)
+    for cls in (
+        ConvBlock,
+        PoolBlock,
+        InceptionNaive,
+        InceptionV1,
+        InceptionFig5,
+        InceptionFig6,
+        InceptionFig7,
+        ReductionFig10,
+        InceptionA,
+        ReductionB,
+        ReductionD,
+        CustomBlock,
+    )
 }

@@ -8,11 +8,23 @@ the previous block.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .fields import MAX_BRANCHES, MAX_LAYERS_PER_BRANCH, ConvPadding, Kernel, Name, Pair, PoolPadding, Stride, Width, _Data
+from .fields import (
+    MAX_BRANCHES,
+    MAX_LAYERS_PER_BRANCH,
+    ConvPadding,
+    Kernel,
+    Name,
+    Pair,
+    PoolPadding,
+    Stride,
+    Width,
+    _Data,
+)
+
 
 class Conv(_Data):
     """A convolution followed by ReLU (and batch norm before it when the network has it): BasicConv2d."""
@@ -25,14 +37,20 @@ class Conv(_Data):
     padding: ConvPadding = "same"
 
     @model_validator(mode="after")
-    def _same_needs_stride_1(self) -> "Conv":
+    def _same_needs_stride_1(self) -> Conv:
         if self.padding == "same" and self.stride != (1, 1):
             raise ValueError(f"padding 'same' needs stride 1, got stride {self.stride}; give the padding as a number")
         return self
 
     def describe(self) -> str:
         kh, kw = self.kernel
-        stride = "" if self.stride == (1, 1) else f"/{self.stride[0]}" if self.stride[0] == self.stride[1] else f"/{self.stride}"
+        stride = (
+            ""
+            if self.stride == (1, 1)
+            else f"/{self.stride[0]}"
+            if self.stride[0] == self.stride[1]
+            else f"/{self.stride}"
+        )
         return f"{kh}x{kw}{stride} conv, {self.out_channels}"
 
 
@@ -46,9 +64,9 @@ class Pool(_Data):
     ceil_mode: bool = False
 
     @model_validator(mode="after")
-    def _padding_at_most_half_kernel(self) -> "Pool":
+    def _padding_at_most_half_kernel(self) -> Pool:
         # torch refuses a pool whose padding exceeds half its window.
-        for p, k in zip(self.padding, self.kernel):
+        for p, k in zip(self.padding, self.kernel, strict=True):
             if p > k // 2:
                 raise ValueError(f"pool padding must be at most half the kernel, got padding {p} for kernel {k}")
         return self
@@ -59,10 +77,12 @@ class Pool(_Data):
         return f"{kh}x{kw}/{self.stride[0]} {what}"
 
 
-Layer = Annotated[Union[Conv, Pool], Field(discriminator="op")]
+Layer = Annotated[Conv | Pool, Field(discriminator="op")]
 
 
-def conv(out_channels: int, kernel: int | Pair, stride: int | Pair = 1, padding: int | Pair | str | None = None) -> Conv:
+def conv(
+    out_channels: int, kernel: int | Pair, stride: int | Pair = 1, padding: int | Pair | str | None = None
+) -> Conv:
     """Shorthand used by the templates: ``padding=None`` means "same" at stride 1 and 0 otherwise."""
     if padding is None:
         padding = "same" if stride in (1, (1, 1)) else 0
@@ -89,7 +109,7 @@ class Branch(_Data):
     fork: tuple[Layer, ...] = Field(default=(), max_length=MAX_BRANCHES)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "Branch":
+    def _not_empty(self) -> Branch:
         if not self.layers and not self.fork:
             raise ValueError("a branch needs at least one layer")
         if len(self.fork) == 1:

@@ -7,19 +7,29 @@ listing every problem with its place (``problems.py``).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import Problem, SpecError
 from .budget import validate
 from .fields import (
-    MAX_BLOCKS_PER_STAGE, MAX_CLASSES, MAX_INPUT_SIZE, MAX_NAME_LENGTH, MAX_STAGES, SCHEMA_VERSION, Pair, _Data,
-    _IsWidth, _pair,
+    MAX_BLOCKS_PER_STAGE,
+    MAX_CLASSES,
+    MAX_INPUT_SIZE,
+    MAX_NAME_LENGTH,
+    MAX_STAGES,
+    SCHEMA_VERSION,
+    Pair,
+    _Data,
+    _IsWidth,
+    _pair,
 )
 from .heads import AuxSpec, HeadSpec
 from .kinds import BlockSpec
 from .problems import problems_from_validation
+
 
 class StageSpec(_Data):
     """A named group of blocks; by convention one stage per grid size, so that a stage's output is one row of
@@ -62,7 +72,7 @@ class ModelSpec(_Data):
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: Any) -> "ModelSpec":
+    def from_dict(cls, data: Any) -> ModelSpec:
         """Parse and check a spec's structure; raise SpecError listing every problem with its place."""
         if not isinstance(data, dict):
             raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}")
@@ -72,7 +82,7 @@ class ModelSpec(_Data):
             raise SpecError(problems_from_validation(exc, data)) from None
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "ModelSpec":
+    def from_json(cls, text: str | bytes) -> ModelSpec:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -96,7 +106,7 @@ class ModelSpec(_Data):
                 return si, bi
         raise KeyError(name)
 
-    def with_input(self, input_size: int | Pair | None = None, num_classes: int | None = None) -> "ModelSpec":
+    def with_input(self, input_size: int | Pair | None = None, num_classes: int | None = None) -> ModelSpec:
         """The same network at another input size and/or class count (checked again)."""
         data = self.to_dict()
         if input_size is not None:
@@ -105,7 +115,7 @@ class ModelSpec(_Data):
             data["num_classes"] = num_classes
         return validate(ModelSpec.from_dict(data))
 
-    def with_width_multiplier(self, multiplier: float) -> "ModelSpec":
+    def with_width_multiplier(self, multiplier: float) -> ModelSpec:
         """The same network with every channel count (conv widths, aux heads' widths) scaled by ``multiplier``,
         rounded, at least 1: the knob that makes a probe fit a CPU (MobileNet's "width multiplier")."""
         if not 0 < multiplier <= 4:
@@ -114,11 +124,11 @@ class ModelSpec(_Data):
             return self
         return ModelSpec.from_dict(_scale_widths(self, multiplier))
 
-    def without_aux(self) -> "ModelSpec":
+    def without_aux(self) -> ModelSpec:
         """The same network without auxiliary heads (they run only in training; some do not fit small inputs)."""
         return self.model_copy(update={"aux_heads": ()})
 
-    def with_block(self, stage_index: int, block_index: int, block: Any) -> "ModelSpec":
+    def with_block(self, stage_index: int, block_index: int, block: Any) -> ModelSpec:
         """A copy with one block replaced (``block`` a block model or a dict)."""
         data = self.to_dict()
         data["stages"][stage_index]["blocks"][block_index] = (

@@ -12,13 +12,22 @@ auxiliary heads; ``Preset.params_with_aux``), its multiply-adds (``Preset.macs``
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .heads import GoogLeNetAux, HeadSpec, RethinkingAux
 from .kinds import (
-    ConvBlock, InceptionA, InceptionFig5, InceptionFig6, InceptionFig7, InceptionNaive, InceptionV1, PoolBlock,
-    ReductionB, ReductionD, ReductionFig10,
+    ConvBlock,
+    InceptionA,
+    InceptionFig5,
+    InceptionFig6,
+    InceptionFig7,
+    InceptionNaive,
+    InceptionV1,
+    PoolBlock,
+    ReductionB,
+    ReductionD,
+    ReductionFig10,
 )
 from .model import ModelSpec, StageSpec
 
@@ -42,8 +51,9 @@ class Preset:
 _PRESETS: dict[str, Preset] = {}
 
 
-def register_preset(name: str, title: str, summary: str, params: int, params_with_aux: int, macs: int,
-                    min_input_size: int):
+def register_preset(
+    name: str, title: str, summary: str, params: int, params_with_aux: int, macs: int, min_input_size: int
+):
     def decorator(fn: Callable[[], ModelSpec]) -> Callable[[], ModelSpec]:
         if name in _PRESETS:
             raise ValueError(f"preset {name!r} is already registered")
@@ -105,16 +115,23 @@ def _googlenet(naive: bool, name: str, description: str) -> ModelSpec:
         num_classes=1000,
         batch_norm=False,
         stages=(
-            StageSpec(name="stem", blocks=(
-                ConvBlock(name="conv1", out_channels=64, kernel=7, stride=2, padding=3),
-                pool("maxpool1"),
-                ConvBlock(name="conv2", out_channels=64, kernel=1),
-                ConvBlock(name="conv3", out_channels=192, kernel=3),
-            )),
+            StageSpec(
+                name="stem",
+                blocks=(
+                    ConvBlock(name="conv1", out_channels=64, kernel=7, stride=2, padding=3),
+                    pool("maxpool1"),
+                    ConvBlock(name="conv2", out_channels=64, kernel=1),
+                    ConvBlock(name="conv3", out_channels=192, kernel=3),
+                ),
+            ),
             StageSpec(name="inception3", blocks=(pool("maxpool2"), module("inception3a"), module("inception3b"))),
-            StageSpec(name="inception4", blocks=(
-                pool("maxpool3"), *(module(f"inception4{x}") for x in "abcde"),
-            )),
+            StageSpec(
+                name="inception4",
+                blocks=(
+                    pool("maxpool3"),
+                    *(module(f"inception4{x}") for x in "abcde"),
+                ),
+            ),
             StageSpec(name="inception5", blocks=(pool("maxpool4"), module("inception5a"), module("inception5b"))),
         ),
         head=HeadSpec(dropout=0.4),
@@ -126,9 +143,13 @@ def _googlenet(naive: bool, name: str, description: str) -> ModelSpec:
 
 
 @register_preset(
-    "googlenet", "GoogLeNet (Inception-v1)",
+    "googlenet",
+    "GoogLeNet (Inception-v1)",
     "[G] Table 1 exactly: Fig. 2b modules with 5x5 convolutions, no batch norm, aux heads at 4a and 4d.",
-    params=6_998_552, params_with_aux=13_378_280, macs=1_582_722_048, min_input_size=79,
+    params=6_998_552,
+    params_with_aux=13_378_280,
+    macs=1_582_722_048,
+    min_input_size=79,
 )
 def googlenet() -> ModelSpec:
     """GoogLeNet as [G] Table 1 and Fig. 3 draw it, at 224x224x3 and 1000 classes.
@@ -143,15 +164,20 @@ def googlenet() -> ModelSpec:
     6,998,552 parameters without the aux heads (13,378,280 with them). Table 1's params column sums to 6,797.7K
     because it prints weights only, in units of 1024, and misprints conv1 (see ``reference.py``).
     """
-    return _googlenet(False, "googlenet",
-                      "GoogLeNet / Inception-v1, [G] Table 1 (Fig. 2b modules, 5x5 branch as printed).")
+    return _googlenet(
+        False, "googlenet", "GoogLeNet / Inception-v1, [G] Table 1 (Fig. 2b modules, 5x5 branch as printed)."
+    )
 
 
 @register_preset(
-    "googlenet_naive", "GoogLeNet with naive modules",
+    "googlenet_naive",
+    "GoogLeNet with naive modules",
     "[G] Fig. 2a modules with Table 1's #1x1, #3x3, #5x5 widths: no 1x1 reductions, "
     "the pool branch passes all channels.",
-    params=97_526_008, params_with_aux=104_274_376, macs=12_568_303_312, min_input_size=79,
+    params=97_526_008,
+    params_with_aux=104_274_376,
+    macs=12_568_303_312,
+    min_input_size=79,
 )
 def googlenet_naive() -> ModelSpec:
     """GoogLeNet with every Inception module replaced by the naive module of [G] Fig. 2a, at 224x224x3.
@@ -170,6 +196,7 @@ def googlenet_naive() -> ModelSpec:
 # Inception-v2 and v3, [R]
 # --------------------------------------------------------------------------------------------------------------
 
+
 def _fig6(name: str, c7: int) -> InceptionFig6:
     # Released v3's InceptionC widths (Mixed_6b..6e): 192 everywhere but the inner c7 layers.
     return InceptionFig6(name=name, n=7, ch1x1=192, chnxnred=c7, chnxn=192, chnxndblred=c7, chnxndbl=192, pool_proj=192)
@@ -181,9 +208,13 @@ def _fig7(name: str) -> InceptionFig7:
 
 
 @register_preset(
-    "inception_v2", "Inception-v2 ([R] Table 1)",
+    "inception_v2",
+    "Inception-v2 ([R] Table 1)",
     "The network of [R] Table 1 as drawn: Fig. 5, Fig. 6 (n=7) and Fig. 7 modules, Fig. 10 grid reductions, 299x299.",
-    params=23_566_440, params_with_aux=26_893_136, macs=5_512_044_160, min_input_size=299,
+    params=23_566_440,
+    params_with_aux=26_893_136,
+    macs=5_512_044_160,
+    min_input_size=299,
 )
 def inception_v2() -> ModelSpec:
     """Inception-v2 as [R] Table 1 draws it ("Inception-v2" of the Rethinking paper, not BN-Inception), 299x299x3.
@@ -215,26 +246,40 @@ def inception_v2() -> ModelSpec:
         batch_norm=True,
         bn_eps=1e-3,
         stages=(
-            StageSpec(name="stem", blocks=(
-                conv(name="Conv2d_1a_3x3", out_channels=32, kernel=3, stride=2, padding=0),
-                conv(name="Conv2d_2a_3x3", out_channels=32, kernel=3, padding=0),
-                conv(name="Conv2d_2b_3x3", out_channels=64, kernel=3, padding=1),
-                PoolBlock(name="maxpool1", op="max_pool", kernel=3, stride=2),
-                conv(name="Conv2d_3b_3x3", out_channels=80, kernel=3, padding=0),
-                conv(name="Conv2d_4a_3x3", out_channels=192, kernel=3, stride=2, padding=0),
-                conv(name="Conv2d_4b_3x3", out_channels=288, kernel=3, padding=1),
-            )),
-            StageSpec(name="3xInception (Fig. 5)", blocks=(
-                InceptionFig5(name="Mixed_5b", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96,
-                              pool_proj=64),
-                InceptionFig5(name="Mixed_5c", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96,
-                              pool_proj=64),
-                ReductionFig10(name="Mixed_6a", ch3x3red=192, ch3x3=384, ch3x3dblred=64, ch3x3dbl=96),
-            )),
-            StageSpec(name="5xInception (Fig. 6)", blocks=(
-                _fig6("Mixed_6b", 128), _fig6("Mixed_6c", 160), _fig6("Mixed_6d", 160), _fig6("Mixed_6e", 192),
-                ReductionFig10(name="Mixed_7a", ch3x3red=192, ch3x3=320, ch3x3dblred=192, ch3x3dbl=192),
-            )),
+            StageSpec(
+                name="stem",
+                blocks=(
+                    conv(name="Conv2d_1a_3x3", out_channels=32, kernel=3, stride=2, padding=0),
+                    conv(name="Conv2d_2a_3x3", out_channels=32, kernel=3, padding=0),
+                    conv(name="Conv2d_2b_3x3", out_channels=64, kernel=3, padding=1),
+                    PoolBlock(name="maxpool1", op="max_pool", kernel=3, stride=2),
+                    conv(name="Conv2d_3b_3x3", out_channels=80, kernel=3, padding=0),
+                    conv(name="Conv2d_4a_3x3", out_channels=192, kernel=3, stride=2, padding=0),
+                    conv(name="Conv2d_4b_3x3", out_channels=288, kernel=3, padding=1),
+                ),
+            ),
+            StageSpec(
+                name="3xInception (Fig. 5)",
+                blocks=(
+                    InceptionFig5(
+                        name="Mixed_5b", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96, pool_proj=64
+                    ),
+                    InceptionFig5(
+                        name="Mixed_5c", ch1x1=64, ch3x3red=48, ch3x3=64, ch3x3dblred=64, ch3x3dbl=96, pool_proj=64
+                    ),
+                    ReductionFig10(name="Mixed_6a", ch3x3red=192, ch3x3=384, ch3x3dblred=64, ch3x3dbl=96),
+                ),
+            ),
+            StageSpec(
+                name="5xInception (Fig. 6)",
+                blocks=(
+                    _fig6("Mixed_6b", 128),
+                    _fig6("Mixed_6c", 160),
+                    _fig6("Mixed_6d", 160),
+                    _fig6("Mixed_6e", 192),
+                    ReductionFig10(name="Mixed_7a", ch3x3red=192, ch3x3=320, ch3x3dblred=192, ch3x3dbl=192),
+                ),
+            ),
             StageSpec(name="2xInception (Fig. 7)", blocks=(_fig7("Mixed_7b"), _fig7("Mixed_7c"))),
         ),
         head=HeadSpec(dropout=0.5),
@@ -243,10 +288,14 @@ def inception_v2() -> ModelSpec:
 
 
 @register_preset(
-    "inception_v3", "Inception-v3 (released)",
+    "inception_v3",
+    "Inception-v3 (released)",
     "The released implementation (TF-slim / torchvision / timm) layer for layer: "
     "23,834,568 parameters, 27,161,264 with aux.",
-    params=23_834_568, params_with_aux=27_161_264, macs=5_731_282_144, min_input_size=299,
+    params=23_834_568,
+    params_with_aux=27_161_264,
+    macs=5_731_282_144,
+    min_input_size=299,
 )
 def inception_v3() -> ModelSpec:
     """Inception-v3 as released (TF-slim, torchvision ``inception_v3``, timm ``inception_v3``), layer for layer,
@@ -271,24 +320,36 @@ def inception_v3() -> ModelSpec:
         batch_norm=True,
         bn_eps=1e-3,
         stages=(
-            StageSpec(name="stem", blocks=(
-                conv(name="Conv2d_1a_3x3", out_channels=32, kernel=3, stride=2, padding=0),
-                conv(name="Conv2d_2a_3x3", out_channels=32, kernel=3, padding=0),
-                conv(name="Conv2d_2b_3x3", out_channels=64, kernel=3, padding=1),
-                PoolBlock(name="maxpool1", op="max_pool", kernel=3, stride=2),
-                conv(name="Conv2d_3b_1x1", out_channels=80, kernel=1, padding=0),
-                conv(name="Conv2d_4a_3x3", out_channels=192, kernel=3, padding=0),
-            )),
-            StageSpec(name="Mixed_5", blocks=(
-                PoolBlock(name="maxpool2", op="max_pool", kernel=3, stride=2),
-                InceptionA(name="Mixed_5b", pool_proj=32),
-                InceptionA(name="Mixed_5c", pool_proj=64),
-                InceptionA(name="Mixed_5d", pool_proj=64),
-            )),
-            StageSpec(name="Mixed_6", blocks=(
-                ReductionB(name="Mixed_6a"),
-                _fig6("Mixed_6b", 128), _fig6("Mixed_6c", 160), _fig6("Mixed_6d", 160), _fig6("Mixed_6e", 192),
-            )),
+            StageSpec(
+                name="stem",
+                blocks=(
+                    conv(name="Conv2d_1a_3x3", out_channels=32, kernel=3, stride=2, padding=0),
+                    conv(name="Conv2d_2a_3x3", out_channels=32, kernel=3, padding=0),
+                    conv(name="Conv2d_2b_3x3", out_channels=64, kernel=3, padding=1),
+                    PoolBlock(name="maxpool1", op="max_pool", kernel=3, stride=2),
+                    conv(name="Conv2d_3b_1x1", out_channels=80, kernel=1, padding=0),
+                    conv(name="Conv2d_4a_3x3", out_channels=192, kernel=3, padding=0),
+                ),
+            ),
+            StageSpec(
+                name="Mixed_5",
+                blocks=(
+                    PoolBlock(name="maxpool2", op="max_pool", kernel=3, stride=2),
+                    InceptionA(name="Mixed_5b", pool_proj=32),
+                    InceptionA(name="Mixed_5c", pool_proj=64),
+                    InceptionA(name="Mixed_5d", pool_proj=64),
+                ),
+            ),
+            StageSpec(
+                name="Mixed_6",
+                blocks=(
+                    ReductionB(name="Mixed_6a"),
+                    _fig6("Mixed_6b", 128),
+                    _fig6("Mixed_6c", 160),
+                    _fig6("Mixed_6d", 160),
+                    _fig6("Mixed_6e", 192),
+                ),
+            ),
             StageSpec(name="Mixed_7", blocks=(ReductionD(name="Mixed_7a"), _fig7("Mixed_7b"), _fig7("Mixed_7c"))),
         ),
         head=HeadSpec(dropout=0.5),

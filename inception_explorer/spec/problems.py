@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ..errors import Problem
 
+
 def _named(container: Any, index: Any) -> str:
     try:
         name = container[index].get("name")
@@ -67,16 +68,17 @@ def problems_from_validation(exc: ValidationError, data: Any) -> list[Problem]:
     errors = exc.errors(include_url=False)
     locs = [tuple(e["loc"]) for e in errors]
     problems = []
-    for err, loc in zip(errors, locs):
+    for err, loc in zip(errors, locs, strict=True):
         kind, ctx = err["type"], err.get("ctx", {})
         # pydantic drops items that failed and then also reports the list as too short: only noise.
         if kind == "too_short" and any(other != loc and other[: len(loc)] == loc for other in locs):
             continue
         message = err["msg"]
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         if kind == "union_tag_invalid":
-            message = f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            what, tag = ctx.get("discriminator", "kind"), ctx.get("tag")
+            message = f"unknown {what} {tag!r}; expected one of {ctx.get('expected_tags')}"
         elif kind == "union_tag_not_found":
             message = f"needs a {ctx.get('discriminator', 'kind')!s} field"
         elif kind == "extra_forbidden":

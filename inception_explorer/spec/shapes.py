@@ -112,12 +112,15 @@ def branch_output(branch: Branch, shape: Shape, where: str = "", path: tuple[Pat
     for li, layer in enumerate(branch.layers):
         shape = layer_output(layer, shape, f"{where} layers[{li}]".strip(), (*path, "layers", li))
     if branch.fork:
-        outs = [layer_output(layer, shape, f"{where} fork[{fi}]".strip(), (*path, "fork", fi))
-                for fi, layer in enumerate(branch.fork)]
+        outs = [
+            layer_output(layer, shape, f"{where} fork[{fi}]".strip(), (*path, "fork", fi))
+            for fi, layer in enumerate(branch.fork)
+        ]
         grids = {(o.h, o.w) for o in outs}
         if len(grids) > 1:
-            raise _ShapeProblem(where, f"the fork's layers give different grids {sorted(grids)}; they cannot be "
-                                       f"concatenated", path)
+            raise _ShapeProblem(
+                where, f"the fork's layers give different grids {sorted(grids)}; they cannot be concatenated", path
+            )
         shape = Shape(sum(o.c for o in outs), outs[0].h, outs[0].w)
     return shape
 
@@ -130,7 +133,7 @@ def block_output(block: Any, shape: Shape, where: str = "", path: tuple[PathPart
     problems: list[_ShapeProblem] = []
     branches = block.branches()
     for bi, branch in enumerate(branches):
-        loc = f"{where} branches[{bi}] \"{branch.name}\""
+        loc = f'{where} branches[{bi}] "{branch.name}"'
         try:
             outs.append((branch.name, branch_output(branch, shape, loc, (*path, "branches", bi))))
         except _ShapeProblem as exc:
@@ -162,21 +165,34 @@ def _aux_problems(spec: ModelSpec, outputs: dict[str, Shape]) -> list[Problem]:
         loc, path = f'aux_heads[{ai}] "{aux.name}"', ("aux_heads", ai)
         if aux.after not in outputs:
             if aux.after not in spec.block_names():
-                problems.append(Problem(loc, f"attached after block {aux.after!r}, which is not in the network",
-                                        (*path, "after")))
+                problems.append(
+                    Problem(loc, f"attached after block {aux.after!r}, which is not in the network", (*path, "after"))
+                )
             continue
         x = outputs[aux.after]
         h = out_len(x.h, aux.pool_kernel, aux.pool_stride, 0)
         w = out_len(x.w, aux.pool_kernel, aux.pool_stride, 0)
         if h < 1 or w < 1:
-            problems.append(Problem(loc, f"its {aux.pool_kernel}x{aux.pool_kernel}/{aux.pool_stride} avg pool "
-                                         f"does not fit the {x.h}x{x.w} grid after {aux.after!r}", path))
+            problems.append(
+                Problem(
+                    loc,
+                    f"its {aux.pool_kernel}x{aux.pool_kernel}/{aux.pool_stride} avg pool "
+                    f"does not fit the {x.h}x{x.w} grid after {aux.after!r}",
+                    path,
+                )
+            )
             continue
         if aux.kind == "rethinking" and (h < aux.conv2_kernel or w < aux.conv2_kernel):
-            problems.append(Problem(loc, f"its {aux.conv2_kernel}x{aux.conv2_kernel} conv needs a grid of at least "
-                                         f"{aux.conv2_kernel}x{aux.conv2_kernel} after pooling, got {h}x{w} "
-                                         f"(after {aux.after!r} at {x.h}x{x.w}); use a larger input or remove "
-                                         f"the aux head (it runs only in training)", path))
+            problems.append(
+                Problem(
+                    loc,
+                    f"its {aux.conv2_kernel}x{aux.conv2_kernel} conv needs a grid of at least "
+                    f"{aux.conv2_kernel}x{aux.conv2_kernel} after pooling, got {h}x{w} "
+                    f"(after {aux.after!r} at {x.h}x{x.w}); use a larger input or remove "
+                    f"the aux head (it runs only in training)",
+                    path,
+                )
+            )
     return problems
 
 
@@ -186,14 +202,24 @@ def _name_problems(spec: ModelSpec) -> list[Problem]:
     for si, _, bi, block in spec.iter_blocks():
         loc = block_loc(spec, si, bi)
         if block.name in seen:
-            problems.append(Problem(loc, f"block name {block.name!r} is already used by {seen[block.name]}; names "
-                                         f"must be unique", ("stages", si, "blocks", bi, "name")))
+            problems.append(
+                Problem(
+                    loc,
+                    f"block name {block.name!r} is already used by {seen[block.name]}; names must be unique",
+                    ("stages", si, "blocks", bi, "name"),
+                )
+            )
         else:
             seen[block.name] = loc
     for ai, aux in enumerate(spec.aux_heads):
         if aux.name in seen:
-            problems.append(Problem(f'aux_heads[{ai}] "{aux.name}"', f"name {aux.name!r} is already used by "
-                                                                     f"{seen[aux.name]}", ("aux_heads", ai, "name")))
+            problems.append(
+                Problem(
+                    f'aux_heads[{ai}] "{aux.name}"',
+                    f"name {aux.name!r} is already used by {seen[aux.name]}",
+                    ("aux_heads", ai, "name"),
+                )
+            )
         else:
             seen[aux.name] = f"aux_heads[{ai}]"
     stage_names = [s.name for s in spec.stages]

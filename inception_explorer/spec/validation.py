@@ -40,8 +40,9 @@ def _text(data: bytes | str, limit: int) -> str:
         raise SpecError("the file is not text (UTF-8 JSON); a spec is a .json file exported by this app") from None
 
 
-def load_spec(source: ModelSpec | dict[str, Any] | str | bytes | IO[bytes] | IO[str],
-              limit: int = MAX_SPEC_BYTES) -> ModelSpec:
+def load_spec(
+    source: ModelSpec | dict[str, Any] | str | bytes | IO[bytes] | IO[str], limit: int = MAX_SPEC_BYTES
+) -> ModelSpec:
     """``source`` as a checked ``ModelSpec``: a spec (checked again), a dict, JSON text, bytes or an open file."""
     if isinstance(source, ModelSpec):
         return validate(source)
@@ -51,7 +52,7 @@ def load_spec(source: ModelSpec | dict[str, Any] | str | bytes | IO[bytes] | IO[
     try:
         json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise SpecError(f"not a JSON spec: the text is not JSON ({exc}); a spec is a .json file exported by this "
-                        f"app") from None
+        raise SpecError(
+            f"not a JSON spec: the text is not JSON ({exc}); a spec is a .json file exported by this app"
+        ) from None
     return validate(ModelSpec.from_json(text))
-

@@ -30,18 +30,25 @@ def preset_overview() -> pd.DataFrame:
     for p in list_presets():
         report = cost_report(preset_json(p.name))
         spec, t = report.spec, report.totals
-        rows.append({
-            "preset": p.name, "network": p.title,
-            "input": f"{spec.in_channels}x{spec.input_size[0]}x{spec.input_size[1]}",
-            "params": t.params, "params with aux": t.params_with_aux,
-            "MACs (G)": t.macs / 1e9, "aux MACs (M, training)": t.aux_macs / 1e6, "what it shows": p.summary,
-        })
+        rows.append(
+            {
+                "preset": p.name,
+                "network": p.title,
+                "input": f"{spec.in_channels}x{spec.input_size[0]}x{spec.input_size[1]}",
+                "params": t.params,
+                "params with aux": t.params_with_aux,
+                "MACs (G)": t.macs / 1e9,
+                "aux MACs (M, training)": t.aux_macs / 1e6,
+                "what it shows": p.summary,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 @st.cache_data(show_spinner="Checking the design principles…", max_entries=256)
 def principle_findings(spec_json: str) -> pd.DataFrame:
-    from ..analysis.principles import check, findings_frame
+    from ..analysis.findings import findings_frame
+    from ..analysis.principles import check
 
     return findings_frame(check(cost_report(spec_json)))
 
@@ -118,8 +125,10 @@ def network_totals(specs: dict[str, str]) -> pd.DataFrame:
     """One row per network (label -> canonical spec JSON, in that order): size, cost and principle findings."""
     from ..analysis.compare import totals_table
 
-    return totals_table({label: cost_report(j) for label, j in specs.items()},
-                        {label: principle_findings(j) for label, j in specs.items()})
+    return totals_table(
+        {label: cost_report(j) for label, j in specs.items()},
+        {label: principle_findings(j) for label, j in specs.items()},
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

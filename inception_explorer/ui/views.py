@@ -65,10 +65,19 @@ def edit_metrics(report: CostReport, base: Totals | None = None) -> list[Metric]
     was loaded from, if any; fewer is shown green), and the feature map its last block hands the classifier."""
     t = report.totals
     return [
-        Metric("Parameters", f"{t.params:,}", delta=f"{t.params - base.params:+,}" if base is not None else None,
-               delta_color="inverse"),
-        Metric("MACs", _giga(t.macs), delta=f"{(t.macs - base.macs) / 1e6:+,.1f} M" if base is not None else None,
-               delta_color="inverse", help=f"{t.macs:,} multiply-adds per image (eval)"),
+        Metric(
+            "Parameters",
+            f"{t.params:,}",
+            delta=f"{t.params - base.params:+,}" if base is not None else None,
+            delta_color="inverse",
+        ),
+        Metric(
+            "MACs",
+            _giga(t.macs),
+            delta=f"{(t.macs - base.macs) / 1e6:+,.1f} M" if base is not None else None,
+            delta_color="inverse",
+            help=f"{t.macs:,} multiply-adds per image (eval)",
+        ),
         Metric("Aux heads' parameters", f"{t.aux_params:,}"),
         Metric("Output", head_input(report)),
     ]
@@ -88,10 +97,16 @@ def finding_metrics(findings: pd.DataFrame) -> list[Metric]:
 def cross_check_rows(check: CrossCheck) -> list[dict[str, Any]]:
     """The Costs page's cross-check table: this report, plain fvcore and torch's FlopCounterMode, one row each."""
     return [
-        {"counter": "this report (fvcore, per block)", "MACs": check.report_macs,
-         "conv + linear": check.report_macs_conv_linear},
-        {"counter": "plain fvcore FlopCountAnalysis(model, x).total()", "MACs": check.fvcore_total,
-         "conv + linear": check.fvcore_conv_linear},
+        {
+            "counter": "this report (fvcore, per block)",
+            "MACs": check.report_macs,
+            "conv + linear": check.report_macs_conv_linear,
+        },
+        {
+            "counter": "plain fvcore FlopCountAnalysis(model, x).total()",
+            "MACs": check.fvcore_total,
+            "conv + linear": check.fvcore_conv_linear,
+        },
         {"counter": "torch FlopCounterMode, FLOPs / 2", "MACs": None, "conv + linear": check.flop_counter_macs},
     ]
 
@@ -104,8 +119,11 @@ def factorization_candidates(spec: ModelSpec, target: str) -> tuple[list[str], l
     """The blocks of ``spec`` that can be converted to ``target`` (multi-branch blocks of another kind that
     converts to it), in network order; and those picked at first: GoogLeNet's modules for ``inception_fig5``,
     none for another target."""
-    candidates = [b.name for _, _, _, b in spec.iter_blocks()
-                  if b.is_module and b.kind != target and target in convertible_kinds(b.kind)]
+    candidates = [
+        b.name
+        for _, _, _, b in spec.iter_blocks()
+        if b.is_module and b.kind != target and target in convertible_kinds(b.kind)
+    ]
     if target != "inception_fig5":
         return candidates, []
     defaults = [b.name for _, _, _, b in spec.iter_blocks() if b.kind in FIG5_DEFAULT_KINDS and b.name in candidates]
@@ -120,6 +138,8 @@ def mac_change(before: Totals, after: Totals) -> float:
 def conversion_summary(before: Totals, after: Totals) -> str:
     """One sentence (markdown): MACs and parameters before and after a conversion, and by how much it changed."""
     change = mac_change(before, after)
-    return (f"MACs **{before.macs / 1e9:.3f} G → {after.macs / 1e9:.3f} G** "
-            f"({abs(change):.1%} {'fewer' if change <= 0 else 'more'}), parameters {before.params:,} → "
-            f"{after.params:,}.")
+    return (
+        f"MACs **{before.macs / 1e9:.3f} G → {after.macs / 1e9:.3f} G** "
+        f"({abs(change):.1%} {'fewer' if change <= 0 else 'more'}), parameters {before.params:,} → "
+        f"{after.params:,}."
+    )

@@ -29,18 +29,32 @@ def pick_preset(key: str) -> Preset:
     return presets[name]
 
 
-def pick_network(label: str, choices: Iterable[NetworkChoice], *, key: str, index: int = 0, help: str | None = None,
-                 container: Any = st) -> NetworkChoice:
+def pick_network(
+    label: str,
+    choices: Iterable[NetworkChoice],
+    *,
+    key: str,
+    index: int = 0,
+    help: str | None = None,
+    container: Any = st,
+) -> NetworkChoice:
     """One network of ``choices`` (e.g. the keys of ``cached.network_choices()``), shown by label, in
     ``container`` (a column, say; the page by default)."""
     return container.selectbox(label, list(choices), index=index, key=key, format_func=_label, help=help)
 
 
-def pick_networks(label: str, choices: Iterable[NetworkChoice], *, key: str, default: Sequence[NetworkChoice],
-                  max_selections: int | None = None) -> list[NetworkChoice]:
+def pick_networks(
+    label: str,
+    choices: Iterable[NetworkChoice],
+    *,
+    key: str,
+    default: Sequence[NetworkChoice],
+    max_selections: int | None = None,
+) -> list[NetworkChoice]:
     """Several networks of ``choices``, shown by label, ``default`` picked at first."""
-    return st.multiselect(label, list(choices), default=list(default), key=key, format_func=_label,
-                          max_selections=max_selections)
+    return st.multiselect(
+        label, list(choices), default=list(default), key=key, format_func=_label, max_selections=max_selections
+    )
 
 
 def metric_row(metrics: Sequence[Metric]) -> None:
@@ -51,6 +65,12 @@ def metric_row(metrics: Sequence[Metric]) -> None:
 
 def totals_table(specs: Mapping[str, str]) -> None:
     """One row per network (label -> canonical spec JSON, in that order): size, cost and findings."""
-    st.dataframe(cached.network_totals(dict(specs)), hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "MACs": st.column_config.NumberColumn("MACs", format="localized")})
+    st.dataframe(
+        cached.network_totals(dict(specs)),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "params": st.column_config.NumberColumn(format="localized"),
+            "MACs": st.column_config.NumberColumn("MACs", format="localized"),
+        },
+    )
