@@ -23,6 +23,13 @@ PROBES_PER_DEVICE = PREFIX + "PROBES_PER_DEVICE"
 MAX_WAITING_PER_WORKSPACE = PREFIX + "MAX_WAITING_PER_WORKSPACE"
 RAY_ADDRESS = PREFIX + "RAY_ADDRESS"
 RAY_MAX_RUNNING = PREFIX + "RAY_MAX_RUNNING"
+MAX_BLOCKS = PREFIX + "MAX_BLOCKS"
+MAX_WAITING = PREFIX + "MAX_WAITING"
+PROBE_MAX_STEPS = PREFIX + "PROBE_MAX_STEPS"
+PROBE_MAX_SECONDS = PREFIX + "PROBE_MAX_SECONDS"
+PROBE_MEMORY_BYTES = PREFIX + "PROBE_MEMORY_BYTES"
+MAX_VARIANTS_PER_WORKSPACE = PREFIX + "MAX_VARIANTS_PER_WORKSPACE"
+MAX_PUBLISHED_PER_WORKSPACE = PREFIX + "MAX_PUBLISHED_PER_WORKSPACE"
 
 #: Every variable this package reads, with its default as text (the README's table is made from the same facts).
 VARIABLES: dict[str, str] = {
@@ -34,6 +41,13 @@ VARIABLES: dict[str, str] = {
     MAX_WAITING_PER_WORKSPACE: "10",
     RAY_ADDRESS: "",
     RAY_MAX_RUNNING: "4",
+    MAX_BLOCKS: "256",
+    MAX_WAITING: "200",
+    PROBE_MAX_STEPS: "20000",
+    PROBE_MAX_SECONDS: "3600",
+    PROBE_MEMORY_BYTES: "0",
+    MAX_VARIANTS_PER_WORKSPACE: "200",
+    MAX_PUBLISHED_PER_WORKSPACE: "50",
 }
 
 
@@ -56,6 +70,20 @@ class Settings:
     ray_address: str | None
     #: How many probes the Ray cluster trains at once; set it to the cluster's GPUs.
     ray_max_running: int
+    #: Blocks a network may have in all (the papers' largest has 22): a bound on what one spec may cost to count.
+    max_blocks: int
+    #: Probes waiting or running at once on the whole server, all workspaces together (new workspaces are free).
+    max_waiting: int
+    #: The most steps one probe may ask for ...
+    probe_max_steps: int
+    #: ... and the most seconds it may train before it is stopped (its metrics kept).
+    probe_max_seconds: int
+    #: The training memory a probe may need by its estimate; 0: what the device has (CUDA memory, or RAM).
+    probe_memory_bytes: int
+    #: Saved variants one workspace may keep ...
+    max_variants_per_workspace: int
+    #: ... and read-only copies it may publish.
+    max_published_per_workspace: int
 
 
 def _int(name: str, minimum: int = 1) -> int:
@@ -78,4 +106,11 @@ def settings() -> Settings:
         max_waiting_per_workspace=_int(MAX_WAITING_PER_WORKSPACE),
         ray_address=env.get(RAY_ADDRESS, "").strip() or None,
         ray_max_running=_int(RAY_MAX_RUNNING),
+        max_blocks=_int(MAX_BLOCKS),
+        max_waiting=_int(MAX_WAITING),
+        probe_max_steps=_int(PROBE_MAX_STEPS),
+        probe_max_seconds=_int(PROBE_MAX_SECONDS),
+        probe_memory_bytes=_int(PROBE_MEMORY_BYTES, minimum=0),
+        max_variants_per_workspace=_int(MAX_VARIANTS_PER_WORKSPACE),
+        max_published_per_workspace=_int(MAX_PUBLISHED_PER_WORKSPACE),
     )
