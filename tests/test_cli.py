@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.slow  # each test runs the CLI in a fresh interpreter (torch's import)
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
+PRESET_NAMES = ("googlenet", "googlenet_naive", "googlenet_torchvision", "inception_v2", "inception_v3")
 
 
 def run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -35,7 +35,7 @@ def googlenet_json():
     return json.loads(result.stdout)
 
 
-def test_presets_lists_the_four_presets():
+def test_presets_lists_every_preset():
     result = run("presets")
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]

@@ -24,14 +24,14 @@ from inception_explorer.spec import (
 from inception_explorer.spec.presets import get_preset, list_presets
 from inception_explorer.spec.validation import load_spec
 
-PRESET_NAMES = ("googlenet", "googlenet_naive", "inception_v2", "inception_v3")
+PRESET_NAMES = ("googlenet", "googlenet_naive", "googlenet_torchvision", "inception_v2", "inception_v3")
 
 # --------------------------------------------------------------------------------------------------------------
 # JSON round trip
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_the_four_presets_are_registered():
+def test_every_preset_is_registered():
     assert [p.name for p in list_presets()] == list(PRESET_NAMES)
 
 

@@ -4,5 +4,6 @@ May import: torch, numpy, ``errors``, ``settings`` and ``spec``. Not ``analysis`
 ``probes``.
 
 ``blocks`` (BasicConv2d, Inception, the heads), ``build`` (``build(spec)`` -> ``InceptionNet``), ``meta``
-(counting-only builds on the meta device), ``devices`` (choosing, naming and timing a device).
+(counting-only builds on the meta device), ``devices`` (choosing, naming and timing a device),
+``checkpoints`` (torchvision's released state dicts in and out).
 """

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .heads import GoogLeNetAux, HeadSpec, RethinkingAux
 from .kinds import (
     ConvBlock,
+    CustomBlock,
     InceptionA,
     InceptionFig5,
     InceptionFig6,
@@ -29,6 +30,7 @@ from .kinds import (
     ReductionD,
     ReductionFig10,
 )
+from .layers import Branch, conv, max_pool
 from .model import ModelSpec, StageSpec
 
 
@@ -190,6 +192,95 @@ def googlenet_naive() -> ModelSpec:
     97,526,008 parameters without the aux heads (104,274,376 with them).
     """
     return _googlenet(True, "googlenet_naive", "GoogLeNet with naive Inception modules ([G] Fig. 2a), Table 1 widths.")
+
+
+def _torchvision_inception(block_name: str) -> CustomBlock:
+    # torchvision's ``Inception``: Table 1's widths, but a 3x3 in the "5x5" branch (pytorch/vision#906, kept so
+    # that the released weights load) and a ceil-mode max pool in the pool branch.
+    c1, c3r, c3, c5r, c5, pp = GOOGLENET_TABLE1[block_name]
+    return CustomBlock(
+        name=block_name,
+        branches=(
+            Branch(name="branch1x1", layers=(conv(c1, 1),)),
+            Branch(name="branch3x3", layers=(conv(c3r, 1), conv(c3, 3))),
+            Branch(name="branch5x5", layers=(conv(c5r, 1), conv(c5, 3))),
+            Branch(name="branch_pool", layers=(max_pool(3, 1, ceil_mode=True), conv(pp, 1))),
+        ),
+    )
+
+
+@register_preset(
+    "googlenet_torchvision",
+    "GoogLeNet (torchvision)",
+    "torchvision's googlenet layer for layer (its released weights load): a 3x3 in the '5x5' branch, batch norm, "
+    "a 2x2 max pool before inception5a.",
+    params=6_624_904,
+    params_with_aux=13_004_888,
+    macs=1_504_878_688,
+    min_input_size=79,
+)
+def googlenet_torchvision() -> ModelSpec:
+    """GoogLeNet as torchvision builds it (``torchvision.models.googlenet``, the layout of its released weights),
+    224x224x3, 1000 classes. Not [G]: where it differs from the ``googlenet`` preset, the spec says so.
+
+    - Inception modules are ``custom`` blocks with [G] Table 1's widths and the branches of [G] Fig. 2b, except
+      that the "5x5" branch is a 3x3 convolution (a known bug, pytorch/vision#906, kept for weight compatibility)
+      and the pool branch's 3x3/1 max pool has ``ceil_mode`` (same output size at stride 1).
+    - Batch norm after every convolution (eps 0.001), convolutions without bias; [G] predates batch norm.
+    - Max pools 3x3/2 with ``ceil_mode``, but the one before inception5a is 2x2/2 (both give 14 -> 7 at 224).
+    - Main head: global average pooling, dropout 20% (not 40%), linear.
+    - Aux heads after inception4a and inception4d: 1x1 conv 128 + BN + ReLU, FC 2048 -> 1024 + ReLU, dropout
+      70%, FC. torchvision pools adaptively to 4x4 where this spec has [G]'s 5x5/3 average pool: both give 4x4
+      at 224 (same parameters), but the windows differ (adaptive: 4x4 at 0, 3, 7, 10; 5x5/3: at 0, 3, 6, 9).
+      ``nn.checkpoints.from_torchvision`` puts torchvision's adaptive pool into the heads it loads.
+
+    6,624,904 parameters without the aux heads, 13,004,888 with them (torchvision's weights metadata).
+    """
+    conv_block = ConvBlock
+
+    def pool(block_name: str, kernel: int = 3) -> PoolBlock:
+        return PoolBlock(name=block_name, op="max_pool", kernel=kernel, stride=2, ceil_mode=True)
+
+    return ModelSpec(
+        name="googlenet_torchvision",
+        description="GoogLeNet as torchvision builds it: 3x3 in the '5x5' branch, batch norm, 2x2 maxpool4.",
+        input_size=(224, 224),
+        num_classes=1000,
+        batch_norm=True,
+        bn_eps=1e-3,
+        stages=(
+            StageSpec(
+                name="stem",
+                blocks=(
+                    conv_block(name="conv1", out_channels=64, kernel=7, stride=2, padding=3),
+                    pool("maxpool1"),
+                    conv_block(name="conv2", out_channels=64, kernel=1),
+                    conv_block(name="conv3", out_channels=192, kernel=3),
+                ),
+            ),
+            StageSpec(
+                name="inception3",
+                blocks=(pool("maxpool2"), _torchvision_inception("inception3a"), _torchvision_inception("inception3b")),
+            ),
+            StageSpec(
+                name="inception4",
+                blocks=(pool("maxpool3"), *(_torchvision_inception(f"inception4{x}") for x in "abcde")),
+            ),
+            StageSpec(
+                name="inception5",
+                blocks=(
+                    pool("maxpool4", kernel=2),
+                    _torchvision_inception("inception5a"),
+                    _torchvision_inception("inception5b"),
+                ),
+            ),
+        ),
+        head=HeadSpec(dropout=0.2),
+        aux_heads=(
+            GoogLeNetAux(name="aux1", after="inception4a"),
+            GoogLeNetAux(name="aux2", after="inception4d"),
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
