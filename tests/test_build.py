@@ -137,6 +137,29 @@ def test_build_rejects_a_spec_that_cannot_work_with_spec_error():
     assert any("Mixed_7a" in p.loc for p in err.value.problems)
 
 
+def test_build_refuses_a_giant_but_valid_spec_before_any_weight_is_allocated(monkeypatch):
+    """The app refuses it (load_spec); the library's build did not, and allocated it (7 GB and 23 s, issue 16)."""
+    import inception_explorer.nn.build as build_module
+
+    made = []
+    real = build_module.make_block
+    monkeypatch.setattr(build_module, "make_block", lambda *a, **k: made.append(a) or real(*a, **k))
+    monkeypatch.setenv("INCEPTION_EXPLORER_MAX_PARAMS", "1000000")  # googlenet's 13 M as the giant, not 7 GB
+    with pytest.raises(SpecError, match=r"budget: about [\d,]+ parameters, more than the 1,000,000 allowed"):
+        build(get_preset("googlenet"))
+    monkeypatch.delenv("INCEPTION_EXPLORER_MAX_PARAMS")
+    monkeypatch.setenv("INCEPTION_EXPLORER_MAX_ACTIVATIONS", "1000000")
+    with pytest.raises(SpecError, match="activations per image"):
+        build(get_preset("googlenet"))
+    monkeypatch.delenv("INCEPTION_EXPLORER_MAX_ACTIVATIONS")
+    monkeypatch.setenv("INCEPTION_EXPLORER_MAX_BLOCKS", "10")
+    with pytest.raises(SpecError, match="16 blocks; at most 10 are allowed"):
+        build(get_preset("googlenet"))
+    assert made == []  # refused before the first block was made
+    monkeypatch.delenv("INCEPTION_EXPLORER_MAX_BLOCKS")
+    assert isinstance(build(get_preset("googlenet")), nn.Module) and made
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Names like the papers
 # --------------------------------------------------------------------------------------------------------------

@@ -179,6 +179,36 @@ def test_giant_but_valid_networks_are_refused_by_the_budget(monkeypatch):
         check_budget(get_preset("googlenet"))
 
 
+def _many_blocks(n: int) -> dict:
+    """A valid network of ``n`` conv blocks, 128 to a stage (8,192: the issue's 700 kB upload)."""
+    stages = [
+        {
+            "name": f"s{s}",
+            "blocks": [{"name": f"c{s}_{i}", "kind": "conv", "out_channels": 8, "kernel": 3} for i in range(128)],
+        }
+        for s in range(n // 128)
+    ]
+    return {"name": "many", "input_size": [32, 32], "num_classes": 10, "stages": stages}
+
+
+def test_too_many_blocks_are_refused_through_the_library_the_upload_and_the_cli(tmp_path):
+    """Valid, under the upload limit, and 30-40 s and 1 GB to count: refused by its block count, in one line."""
+    data = _many_blocks(8192)
+    text = json.dumps(data)
+    assert len(text) < 1_000_000
+    for source in (data, text, text.encode(), ModelSpec.from_dict(data)):
+        with pytest.raises(SpecError, match="8,192 blocks; at most 256 are allowed") as info:
+            load_spec(source)
+        assert _located(info.value) and info.value.problems[0].path == ("stages",)
+    path = tmp_path / "many.json"
+    path.write_text(text)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["count", str(path)])
+    assert code == 2 and err.getvalue().count("\n") == 1
+    assert err.getvalue().startswith("error: ") and "8,192 blocks; at most 256 are allowed" in err.getvalue()
+
+
 @pytest.mark.slow
 def test_report_the_outcomes():
     """Runs last in this module: prints what the generated specs came to (the figures for the issue note). Run alone

@@ -9,6 +9,7 @@ import threading
 from inception_explorer.analysis.costs import DEFAULT_MEMO, CostMemo, count
 from inception_explorer.analysis.fvcore_adapter import ModuleCost
 from inception_explorer.analysis.memo import DEFAULT_MEMO as MEMO_DEFAULT
+from inception_explorer.analysis.memo import MAX_BYTES, approx_bytes
 from inception_explorer.spec.presets import get_preset
 
 THREADS = 8
@@ -104,3 +105,73 @@ def test_counting_in_threads_through_one_memo_gives_the_serial_counts(preset_rep
         assert results[i].totals == preset_report(name).totals, name
         assert results[i].blocks.equals(preset_report(name).blocks), name
     assert count(get_preset("googlenet"), memo).traced == 0
+
+
+# ---- the bound on bytes ----------------------------------------------------------------------------------------
+
+
+def _big_key(i: int, layers: int = 32) -> tuple:
+    """A memo key as ``count`` makes it, holding a custom block of 16 branches of ``layers`` layers (about 170 kB)."""
+    from inception_explorer.spec import block_from_dict
+
+    branch = [
+        {"name": f"b{j}", "layers": [{"op": "conv", "out_channels": 1 + i, "kernel": 1}] * layers} for j in range(16)
+    ]
+    return ("block", block_from_dict({"name": "m", "kind": "custom", "branches": branch}), i, False)
+
+
+def test_approx_bytes_is_of_the_order_of_what_the_objects_take():
+    import gc
+    import tracemalloc
+
+    _big_key(1)  # pydantic's first use of the kinds, outside the measurement
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    key = _big_key(2)
+    gc.collect()
+    taken = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    estimate = approx_bytes(key)
+    assert estimate > 100_000 and 0.3 * taken < estimate < 3 * taken, (estimate, taken)
+    assert approx_bytes(_cost(5)) < 2_000  # a value is small; keys hold the specs
+
+
+def test_the_memo_is_bounded_by_bytes_least_recently_used_first():
+    size = approx_bytes((_big_key(0), _cost(0)))
+    memo = CostMemo(maxsize=1000, max_bytes=int(3.5 * size))
+    keys = [_big_key(i) for i in range(6)]
+    for i, key in enumerate(keys[:3]):
+        memo.put(key, _cost(i))
+    assert len(memo) == 3 and memo.nbytes <= memo.max_bytes
+    memo.get(keys[0])  # now the most recently used
+    memo.put(keys[3], _cost(3))
+    assert len(memo) == 3 and memo.nbytes <= memo.max_bytes
+    assert memo.get(keys[1]) is None  # the least recently used went first
+    assert memo.get(keys[0]) is not None and memo.get(keys[3]) is not None
+    memo.put(keys[3], _cost(33))  # putting a key again replaces it: its bytes are not counted twice
+    assert len(memo) == 3 and memo.nbytes == sum(approx_bytes((k, memo.get(k))) for k in (keys[0], keys[2], keys[3]))
+    tiny = CostMemo(max_bytes=size // 2)  # an entry larger than the bound alone is not kept
+    tiny.put(keys[4], _cost(4))
+    assert len(tiny) == 0 and tiny.nbytes == 0
+    memo.clear()
+    assert memo.nbytes == 0
+
+
+def test_the_default_memo_is_bounded_by_entries_and_bytes():
+    assert DEFAULT_MEMO.maxsize == 4096 and DEFAULT_MEMO.max_bytes == MAX_BYTES == 64 * 2**20
+
+
+def test_many_threads_keep_the_byte_count_true():
+    memo = CostMemo(maxsize=MAXSIZE, max_bytes=40 * approx_bytes((7, _cost(7))))
+
+    def hammer(i: int) -> None:
+        rng = random.Random(i)
+        for _ in range(2000):
+            key = rng.randrange(KEYS)
+            memo.put(key, _cost(key)) if rng.random() < 0.5 else memo.get(key)
+
+    errors = _run_threads(hammer)
+    assert not errors, errors
+    assert 0 < len(memo) <= MAXSIZE and memo.nbytes <= memo.max_bytes
+    assert memo.nbytes == sum(approx_bytes((k, v)) for k, (v, _) in memo._items.items())

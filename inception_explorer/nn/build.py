@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..spec import GoogLeNetAux, ModelSpec
+from ..spec.budget import checked_shapes
 from ..spec.shapes import Shape, infer_shapes, out_len
 from .blocks import ClassifierHead, GoogLeNetAuxHead, RethinkingAuxHead, make_block
 
@@ -67,5 +68,8 @@ def build_aux_head(aux, x: Shape, spec: ModelSpec) -> nn.Module:
 
 
 def build(spec: ModelSpec) -> InceptionNet:
-    """A real, randomly initialised ``nn.Module`` for ``spec`` (validated first: SpecError if it cannot work)."""
+    """A real, randomly initialised ``nn.Module`` for ``spec``, validated first: SpecError if it cannot work, or if
+    it has more blocks, parameters or activations than the budget allows (``spec.budget``), before any weight is
+    allocated."""
+    checked_shapes(spec)
     return InceptionNet(spec)

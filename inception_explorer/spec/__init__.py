@@ -10,7 +10,7 @@ check that a spec works at its size) <- ``budget`` (size limits, ``validate``) <
 JSON) <- ``validation`` (the one entry for untrusted input) <- ``presets``.
 """
 
-from .budget import Estimate, check_budget, estimate, validate
+from .budget import Estimate, NetworkSize, check_budget, check_size, checked_shapes, estimate, network_size, validate
 from .fields import (
     MAX_BLOCKS_PER_STAGE,
     MAX_BRANCHES,
@@ -83,6 +83,7 @@ __all__ = [
     "InceptionV1",
     "Layer",
     "ModelSpec",
+    "NetworkSize",
     "Pair",
     "Pool",
     "PoolBlock",
@@ -97,6 +98,8 @@ __all__ = [
     "block_from_dict",
     "check_budget",
     "check_name",
+    "check_size",
+    "checked_shapes",
     "conv",
     "estimate",
     "format_loc",
@@ -105,6 +108,7 @@ __all__ = [
     "load_spec",
     "locate",
     "max_pool",
+    "network_size",
     "spec_text",
     "stage_info",
     "validate",
