@@ -43,11 +43,68 @@ def test_ops_match_within_one_printed_unit_except_the_misprints(table):
     assert table.loc["inception (5a)", "MACs (ours, M)"] == pytest.approx(51.1, abs=0.05)
 
 
-def test_conv1_misprint_shows_the_true_figure(table):
+def test_conv1_is_self_consistent_and_disagrees_with_a_7x7_conv_from_3_to_64_channels(table):
     row = table.loc["convolution 7x7/2"]
-    assert row["params (ours, with biases)"] == 7 * 7 * 3 * 64 + 64  # 9,408 weights + 64 biases
-    assert row["MACs (ours, M)"] == pytest.approx(112 * 112 * 64 * 7 * 7 * 3 / 1e6, abs=0.05)  # 118.0M, not 34M
-    assert "misprint" in row["note"]
+    weights, positions = 7 * 7 * 3 * 64, 112 * 112
+    assert row["params (ours, with biases)"] == weights + 64  # 9,408 weights + 64 biases
+    assert row["MACs (ours, M)"] == pytest.approx(weights * positions / 1e6, abs=0.05)  # 118.0M, not 34M
+    # The printed pair agrees with itself: 2.7K x 12,544 positions = 34M.
+    assert row["paper params and ops agree"] == "yes"
+    assert 2.7 * 1024 * positions / 1e6 == pytest.approx(34, abs=1)
+    note = row["note"]
+    assert "matches no convention" in note
+    for figure in ("2.7K", "12,544 positions", "34M", "9,408 weights", f"{weights * positions:,}", "118.0M"):
+        assert figure in note, (figure, note)
+    assert "7x7/2 convolution from 3 to 64 channels" in note
+
+
+def test_5a_printed_pair_agrees_with_itself_and_both_disagree_with_its_widths(table):
+    row = table.loc["inception (5a)"]
+    weights = 1_042_432
+    assert round(row["weights (ours, K=1024)"] * 1024) == weights
+    assert row["MACs (ours, M)"] == pytest.approx(51.079168, abs=0.05)
+    assert row["paper params and ops agree"] == "yes"
+    assert row["paper params x 1024 x positions (M)"] == pytest.approx(1072 * 1024 * 49 / 1e6, abs=0.05)  # 53.8
+    assert row["params match"] == "no" and row["ops match"] == "no"
+    note = row["note"]
+    for figure in ("1072K x 1024 x 49 positions = 53.8M", "54M", "1,042,432 weights", "51,079,168 multiply-adds"):
+        assert figure in note, (figure, note)
+    assert "whole row" in note
+
+
+def test_every_row_has_a_convention_or_a_note(table):
+    for _, row in table.iterrows():
+        matched = row["params match"] not in ("no", "-") and row["ops match"] == "yes"
+        assert matched or row["note"], row["row"]
+        if matched:
+            assert row["note"] == "", row["row"]  # a note only where a row matches no convention
+
+
+def test_rows_that_match_no_params_convention_say_so_with_their_figures(table):
+    unmatched = table[table["params match"] == "no"]
+    assert unmatched["row"].tolist() == [
+        "convolution 7x7/2",
+        "inception (4a)",
+        "inception (4c)",
+        "inception (4d)",
+        "inception (4e)",
+        "inception (5a)",
+        "inception (5b)",
+    ]
+    for _, row in unmatched.iterrows():
+        assert "no convention" in row["note"]
+        assert f"{row['params (paper, K)']:g}K" in row["note"]
+        if row["ops match"] == "yes":  # 4a, 4c, 4d, 4e, 5b: the ops agree with the widths, the params alone are off
+            assert "params figure alone is off" in row["note"]
+    assert "509,440 weights (497.5K of 1024" in table.loc["inception (4c)", "note"]
+
+
+def test_the_printed_pair_disagrees_with_itself_where_the_params_alone_are_off(table):
+    # Where the printed params are off alone, the printed pair no longer agrees (4c: 463K x 1024 x 196 = 92.9M
+    # for a printed 100M, which its widths give).
+    agree = table.set_index("row")["paper params and ops agree"]
+    assert agree["inception (4c)"] == "no"
+    assert agree["inception (3a)"] == agree["convolution 3x3/1"] == agree["linear"] == "yes"
 
 
 def test_params_are_weights_in_units_of_1024_where_they_match(table):

@@ -6,5 +6,6 @@ May import: torch, pandas, plotly, ``errors``, ``settings``, ``spec``, ``nn`` an
 ``fvcore_adapter`` (the one module that touches fvcore's private tables: one trace, MACs and activations per
 module), ``memo`` (the thread-safe block memo), ``costs`` (``count()``, ``cross_check()``), ``principles`` (the
 design principles, checked block by block), ``reference`` ([G] Table 1 beside our counts), ``factorization`` (the
-factorization lab), ``compare`` (two networks side by side) and ``viz`` (plotly figures and Graphviz DOT).
+factorization lab), ``compare`` (two networks side by side), ``fit`` (a variant at a MAC budget), ``ladder`` ([R]
+Table 3's cost ladder) and ``viz`` (plotly figures and Graphviz DOT); ``findings`` holds what a check finds.
 """

@@ -163,8 +163,12 @@ def googlenet() -> ModelSpec:
     - Main head: global average pooling (Table 1's avg pool 7x7/1 at 224), dropout 40%, linear.
     - Auxiliary heads ([G] §5) after inception4a and inception4d, loss weight 0.3, discarded at inference.
 
-    6,998,552 parameters without the aux heads (13,378,280 with them). Table 1's params column sums to 6,797.7K
-    because it prints weights only, in units of 1024, and misprints conv1 (see ``reference.py``).
+    6,998,552 parameters without the aux heads (13,378,280 with them). Table 1's params column sums to 6,797.7K:
+    it prints weights only (no biases) in units of 1024, which reproduces conv2/conv3, 3a, 3b, 4b and the linear
+    layer; conv1, 4a, 4c, 4d, 4e, 5a and 5b match no convention. conv1 prints 2.7K / 34M, consistent with each
+    other but not with a 7x7/2 conv from 3 to 64 channels (9,408 weights, 118M MACs); 5a prints 1072K / 54M,
+    consistent with each other but not with its widths (1,042,432 weights, 51.1M MACs). Our weights come to
+    6,826.4K of 1024 (see ``analysis/reference.py``).
     """
     return _googlenet(
         False, "googlenet", "GoogLeNet / Inception-v1, [G] Table 1 (Fig. 2b modules, 5x5 branch as printed)."
