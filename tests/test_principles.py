@@ -1,5 +1,6 @@
-"""The design-principle checks of [R] §2 (plus §3.2 and §5), calibrated on the presets and on small networks that
-break one principle each: every rule fires where it should (positive) and stays quiet where it should not (negative)."""
+"""The design-principle checks of [R] §2 (plus the rules of §3.1, §3.2, §5 and this tool's heuristics), calibrated on
+the presets and on small networks that break one principle each: every rule fires where it should (positive) and
+stays quiet where it should not (negative). tests/test_calibration.py holds the rule-by-rule table of the README."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ import pytest
 from inception_explorer.analysis.costs import CostMemo, count
 from inception_explorer.analysis.findings import (
     ASYMMETRIC,
+    FACTORIZATION,
     FINDING_COLUMNS,
+    GRID_REDUCTION,
+    HEURISTIC,
     P1,
     P2,
     P3,
     P4,
-    POOL_ONLY,
+    PRINCIPLE_TITLES,
+    SOURCES,
     Finding,
     Thresholds,
     findings_frame,
 )
-from inception_explorer.analysis.principles import check, width_depth, worst_severity
+from inception_explorer.analysis.principles import RULES, check, width_depth, worst_severity
 from inception_explorer.cli import main
 from inception_explorer.spec import (
     Branch,
@@ -92,19 +97,25 @@ def test_paper_networks_have_no_violation(findings, name):
     assert [f for f in findings(name) if f.severity == "violation"] == []
 
 
-def test_inception_v3_and_v2_are_clean_but_for_stem_pool_notes(findings):
-    for name in ("inception_v2", "inception_v3"):
+def test_inception_v3_and_v2_are_clean_but_for_expand_then_pool_notes(findings):
+    for name, pools in (("inception_v2", ["maxpool1"]), ("inception_v3", ["maxpool1", "maxpool2"])):
         got = findings(name)
-        assert {f.severity for f in got} == {"info"}, got
-        assert {f.principle for f in got} == {POOL_ONLY}
+        assert [(f.block, f.principle, f.rule, f.severity) for f in got] == [
+            (b, GRID_REDUCTION, "expand then pool", "info") for b in pools
+        ]
 
 
-def test_googlenet_warnings_are_only_its_pool_only_reductions_between_stages(findings):
-    warnings = [f for f in findings("googlenet") if f.severity == "warning"]
-    assert [(f.principle, f.block) for f in warnings] == [(POOL_ONLY, "maxpool3"), (POOL_ONLY, "maxpool4")]
-    # its stem pools (before the first module, representation never below the input's) are only notes
-    assert [f.severity for f in _at(findings("googlenet"), "maxpool1")] == ["info"]
-    assert [f.severity for f in _at(findings("googlenet"), "maxpool2")] == ["info"]
+def test_googlenet_has_no_warning_its_pools_are_the_expensive_way_not_a_bottleneck(findings):
+    got = findings("googlenet")
+    assert [f for f in got if f.severity != "info"] == []
+    pools = [f for f in got if f.principle == GRID_REDUCTION]
+    assert [(f.block, f.rule, f.source) for f in pools] == [
+        (b, "expand then pool", "[R] §5") for b in ("maxpool1", "maxpool2", "maxpool3", "maxpool4")
+    ]
+    # maxpool3 after inception3a-3b (192 -> 480 on 28x28): said under §5, with the paper's cost, not principle 1
+    (mp3,) = _at(got, "maxpool3")
+    assert "inception3b" in mp3.message and "3 times more expensive" in mp3.message
+    assert _at(got, "maxpool3", P1) == [] and _at(got, "maxpool4", P1) == []
 
 
 def test_googlenet_naive_is_flagged_for_principle_3_at_every_inception_module(findings, preset_report):
@@ -140,12 +151,15 @@ def test_pooling_the_raw_image_is_a_principle_1_violation(pooled_early):
         assert p1 and all(f.severity == "violation" for f in p1), block
     assert {f.rule for f in _at(pooled_early, "pool1", P1)} >= {"representation drop", "early compression"}
     drop = _at(pooled_early, "pool1", P1, "representation drop")[0]
-    assert drop.value == 16.0 and drop.threshold == 4.5
+    assert drop.value == 16.0 and drop.threshold == 16.0  # two halvings at once: extreme, a violation anywhere
     # pool2 only halves the grid (4x, like GoogLeNet's pools) but leaves 1/64 of the image: early compression
     early = _at(pooled_early, "pool2", P1, "early compression")[0]
     assert early.value == pytest.approx(1 / 64, rel=1e-2)
-    # and the stem leniency of the pool-only rule does not apply to it
-    assert [f.severity for f in _at(pooled_early, "pool2", POOL_ONLY)] == ["warning"]
+    # pool1 pools the raw image with nothing widened before it or after: pooling alone, and no stem leniency
+    # (its output is 1/16 of the image)
+    assert [(f.rule, f.severity) for f in _at(pooled_early, "pool1", GRID_REDUCTION)] == [
+        ("pool-only grid reduction", "warning")
+    ]
 
 
 def test_blocks_that_widen_after_a_bottleneck_are_not_blamed_for_it(pooled_early):
@@ -153,14 +167,22 @@ def test_blocks_that_widen_after_a_bottleneck_are_not_blamed_for_it(pooled_early
 
 
 def test_pool_before_expansion_fig9_left(pooled_early, findings):
-    hit = _at(pooled_early, "pool2", P1, "pool before expansion")
-    assert hit and hit[0].value == pytest.approx(64 / 3, rel=1e-3) and "Fig. 9" in hit[0].message
-    for name in ("googlenet", "inception_v3"):  # their pools are followed by <= 1.33x widening
-        assert [f for f in findings(name) if f.rule == "pool before expansion"] == []
+    (hit,) = _at(pooled_early, "pool2", P1, "reduce before expansion")
+    assert hit.value == pytest.approx(64 / 3, rel=1e-3) and "Fig. 9" in hit.message and hit.severity == "violation"
+    assert hit.source == "[R] §5"  # filed under principle 1 by [R] §5's own caption
+    assert _at(pooled_early, "pool2", GRID_REDUCTION) == []  # one finding per reduction
+    for name in ("googlenet", "googlenet_naive", "inception_v2", "inception_v3"):  # no preset reduces before it widens
+        assert [f for f in findings(name) if f.rule == "reduce before expansion"] == []
+
+
+def test_naive_googlenets_maxpool2_widened_before_it_pooled(findings):
+    # conv3 widens 64 -> 192 on 56x56, then the pool; inception3a's 2.17x afterwards is less than that
+    (hit,) = _at(findings("googlenet_naive"), "maxpool2")
+    assert (hit.rule, hit.severity, hit.value) == ("expand then pool", "info", 3.0)
 
 
 def test_an_early_drop_is_worse_than_a_late_one():
-    squeeze = ConvBlock(name="squeeze", out_channels=16, kernel=1)
+    squeeze = ConvBlock(name="squeeze", out_channels=32, kernel=1)  # 256 -> 32: 8x, beyond a halving, not extreme
     early = _net(
         "early",
         ("a", (ConvBlock(name="c1", out_channels=256, kernel=3, stride=2, padding=1), squeeze)),
@@ -176,8 +198,12 @@ def test_an_early_drop_is_worse_than_a_late_one():
     )  # the squeeze at 4x4 = 1/8 of the input grid, last block: late
     (e,) = _at(check(_count(early)), "squeeze", P1, "representation drop")
     (lt,) = _at(check(_count(late)), "squeeze", P1, "representation drop")
-    assert e.value == lt.value == 16.0
+    assert e.value == lt.value == 8.0
     assert (e.severity, lt.severity) == ("violation", "warning")
+    # at 16x (256 -> 16) the late squeeze is extreme compression: a violation too
+    extreme = late.with_block(1, 0, squeeze.model_copy(update={"out_channels": 16}))
+    (x,) = _at(check(_count(extreme)), "squeeze", P1, "representation drop")
+    assert (x.value, x.severity) == (16.0, "violation")
 
 
 def test_internal_squeeze_by_thin_1x1_reductions():
@@ -250,8 +276,10 @@ def test_fig7_expanded_banks_pass_principle_2_and_googlenet_gets_a_note(findings
 
 
 def test_large_kernel_share_note(findings):
-    (hit,) = _at(findings("googlenet"), "conv1", P3, "large kernels")  # the 7x7 stem conv, factorized in v3
-    assert hit.severity == "info" and hit.value == 1.0
+    # the 7x7 stem conv, factorized in v3: advice of [R] §3.1, not of principle 3
+    (hit,) = _at(findings("googlenet"), "conv1", FACTORIZATION, "large kernels")
+    assert hit.severity == "info" and hit.value == 1.0 and hit.source == "[R] §3.1"
+    assert [f for f in findings("googlenet_naive") if f.rule == "large kernels" and f.principle != FACTORIZATION] == []
     assert [f for f in findings("inception_v3") if f.rule == "large kernels"] == []  # InceptionA: 30% in 5x5
 
 
@@ -261,6 +289,8 @@ def test_large_kernel_share_note(findings):
 def test_stage_taking_most_macs_is_flagged(findings):
     (hit,) = [f for f in findings("googlenet_naive") if f.rule == "stage MACs share"]
     assert hit.stage == "inception4" and hit.block == "" and hit.value == pytest.approx(0.633, abs=1e-3)
+    # a reading of principle 4, not a rule of the paper: labelled as this tool's heuristic, with its reason
+    assert hit.source == HEURISTIC and "heuristic" in hit.message and "35%" in hit.reason
     for name in ("googlenet", "inception_v2", "inception_v3"):
         assert [f for f in findings(name) if f.principle == P4] == []
 
@@ -274,7 +304,8 @@ def test_width_depth_table_and_spread(preset_report, findings):
     wd = width_depth(preset_report("inception_v3").spec)
     assert wd["width"].tolist() == [192, 288, 768, 2048]
     assert wd["depth"].tolist() == [5, 9, 23, 10]
-    assert [f.stage for f in findings("googlenet_naive") if f.rule == "width/depth spread"] == ["inception5"]
+    (spread,) = [f for f in findings("googlenet_naive") if f.rule == "width/depth spread"]
+    assert (spread.stage, spread.principle, spread.source) == ("inception5", P4, HEURISTIC)
 
 
 # ---- practical rules --------------------------------------------------------------------------------------------
@@ -297,15 +328,24 @@ def test_asymmetric_factorization_at_17x17_and_fig7_forks_pass(findings):
         assert [f for f in findings(name) if f.principle == ASYMMETRIC] == []
 
 
-def test_pool_only_reduction(findings):
-    assert [f.block for f in findings("googlenet") if f.principle == POOL_ONLY] == [
-        "maxpool1",
-        "maxpool2",
-        "maxpool3",
-        "maxpool4",
-    ]
-    # the Fig. 10 reductions of v2 (conv and pool side by side) are not pool-only
-    assert [f.block for f in findings("inception_v2") if f.principle == POOL_ONLY] == ["maxpool1"]
+def test_pool_only_reduction_in_and_out_of_the_stem(findings):
+    # c1 widens 3 -> 128 and the first pool follows it (expand then pool); the second pool follows blocks that keep
+    # the width: pooling alone. A note in the stem while the representation stays above half the image's (8x8x128
+    # = 0.67x of 64x64x3), a warning after the first module.
+    c1 = ConvBlock(name="c1", out_channels=128, kernel=3, stride=2, padding=1)
+    first, pool = PoolBlock(name="p1", kernel=2, stride=2), PoolBlock(name="p", kernel=2, stride=2)
+    keep = ConvBlock(name="keep", out_channels=128, kernel=3)
+    module = InceptionFig6(name="m", n=3, ch1x1=32, chnxnred=32, chnxn=32, chnxndblred=32, chnxndbl=32, pool_proj=32)
+    in_stem = _net("s", ("stem", (c1, first, keep, pool)), ("body", (module,)), size=64)
+    in_body = _net("b", ("stem", (c1, first)), ("body", (module, keep, pool)), size=64)
+    (p1,) = _at(check(_count(in_stem)), "p1")
+    assert (p1.rule, p1.severity, p1.value) == ("expand then pool", "info", pytest.approx(128 / 3, abs=1e-3))
+    (stem,) = _at(check(_count(in_stem)), "p", GRID_REDUCTION)
+    (body,) = _at(check(_count(in_body)), "p", GRID_REDUCTION)
+    assert (stem.rule, stem.severity) == ("pool-only grid reduction", "info") and "Accepted in the stem" in stem.message
+    assert (body.rule, body.severity) == ("pool-only grid reduction", "warning")
+    # the Fig. 10 reductions of v2 (conv and pool side by side) are no pool-only reductions
+    assert [f.block for f in findings("inception_v2") if f.principle == GRID_REDUCTION] == ["maxpool1"]
 
 
 # ---- output ---------------------------------------------------------------------------------------------------
@@ -324,6 +364,21 @@ def test_findings_carry_citations(findings):
     for name in ("googlenet", "googlenet_naive"):
         for f in findings(name):
             assert "[R]" in f.message or "[G]" in f.message, f
+
+
+def test_every_finding_is_filed_under_its_rule_with_source_and_reason(findings):
+    rules = {r.name: r for r in RULES}
+    for name in ("googlenet", "googlenet_naive", "inception_v2", "inception_v3"):
+        for f in findings(name):
+            rule = rules[f.rule]
+            assert (f.principle, f.source, f.reason) == (rule.principle, rule.source, rule.reason), f
+            assert f.principle in PRINCIPLE_TITLES and f.source in SOURCES and f.reason
+    # the heuristics are exactly the rules the paper does not state
+    assert {r.name for r in RULES if r.source == HEURISTIC} == {
+        "stage MACs share",
+        "stage params share",
+        "width/depth spread",
+    }
 
 
 def test_cli_principles_table(capsys):
