@@ -1,5 +1,5 @@
 """``python -m inception_explorer``: list presets, count a network, check it against the design principles, export a
-spec, run and list training probes.
+spec, fit it to a budget of multiply-adds, show [R] Table 3's cost ladder, run and list training probes.
 
 Bad input (an unknown preset, a file that is not a spec, a spec that cannot work) prints one clear message on
 stderr and exits with status 2, never a traceback.
@@ -64,7 +64,7 @@ def _fmt(n: int) -> str:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     for p in list_presets():
-        print(f"{p.name:<16} {p.params:>12,} params ({p.params_with_aux:,} with aux)  {p.summary}")
+        print(f"{p.name:<22} {p.params:>12,} params ({p.params_with_aux:,} with aux)  {p.summary}")
     return 0
 
 
@@ -141,7 +141,7 @@ def cmd_principles(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(findings_frame(findings).to_dict(orient="records"), indent=2, default=str))
         return 0
-    print(f"{spec.name}: {len(findings)} findings against the design principles of [R] §2, §3.2, §5")
+    print(f"{spec.name}: {len(findings)} findings against the design principles of [R] §2, §3.1, §3.2, §5")
     if not findings:
         return 0
     table = findings_frame(findings)[["principle", "severity", "stage", "block", "rule", "value", "threshold"]]
@@ -150,6 +150,50 @@ def cmd_principles(args: argparse.Namespace) -> int:
     for i, f in enumerate(findings, 1):
         where = f.block or f"stage {f.stage}"
         print(f"{i:>3}. [{f.severity}] {PRINCIPLE_TITLES.get(f.principle, f.principle)} - {where}: {f.message}")
+    return 0
+
+
+_MACS_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}
+
+
+def parse_macs(text: str) -> int:
+    """``1.5e9``, ``1.5G``, ``1500M``, ``5B`` (billions) -> a whole number of multiply-adds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*([KMGBT]?)\s*", text or "", re.I)
+    value = float(m.group(1)) * _MACS_UNITS[m.group(2).upper()] if m else 0.0
+    if not m or not 1 <= value <= 1e15:
+        raise UsageError(f"--macs must be a number of multiply-adds such as 1.5e9 or 1.5G, got {text[:40]!r}")
+    return round(value)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .analysis.fit import KEEP_MODES, fit_result
+
+    if args.keep not in KEEP_MODES:
+        raise UsageError(f"--keep must be one of {', '.join(KEEP_MODES)}, got {args.keep[:40]!r}")
+    macs = parse_macs(args.macs)
+    spec = read_source(args.source, args.input, args.classes)
+    result = fit_result(spec, macs, args.keep)
+    print(result.spec.to_json())
+    print(result.summary(), file=sys.stderr)
+    return 0
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from .analysis.ladder import ladder
+
+    table = ladder()
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+        return 0
+    cols = ["network", "kind", "MACs (ours)", "Bn ops (paper)", "ours / paper", "x GoogLeNet (ours)"]
+    cols += ["top-1 err % (paper)", "top-5 err % (paper)"]
+    shown = table[cols].copy()
+    shown["MACs (ours)"] = shown["MACs (ours)"].map(_fmt)
+    print("[R] Table 3, cumulative: each row adds one change to the row before (MACs: one image, eval mode)")
+    print(shown.to_string(index=False, na_rep="-"))
+    print()
+    for r in table.itertuples():
+        print(f"{r.rung}. {r.network}: {r.change}. Recipe: {r.recipe}. {r.note}.")
     return 0
 
 
@@ -171,7 +215,7 @@ def _probe_config(args: argparse.Namespace, spec: ModelSpec):
             recipe[key] = value
     if args.clip == 0:
         recipe["clip_grad_norm"] = None
-    if args.data:
+    if args.data is not None:  # an empty --data is a folder not given, refused by the data's check
         data = {"source": "folder", "folder": args.data}
     else:
         data = {"source": "synthetic", "num_classes": args.classes}
@@ -322,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="print a preset (or spec) as JSON")
     add_source(p)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("fit", help="scale a network's widths to a budget of multiply-adds; prints the spec JSON")
+    add_source(p)
+    p.add_argument("--macs", required=True, help="the budget, e.g. 1.5e9 or 1.5G ([G]) or 5G ([R])")
+    p.add_argument("--keep", default="stage-shares", help="stage-shares (default: each stage's share) or uniform")
+    p.set_defaults(func=cmd_fit)
+    p = sub.add_parser("ladder", help="[R] Table 3's cost ladder, each row counted beside the paper's cost")
+    p.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    p.set_defaults(func=cmd_ladder)
 
     p = sub.add_parser("probe", help="train a short probe in a background worker and follow it (Ctrl-C cancels)")
     p.add_argument("source", help="a preset name or a spec .json file")
@@ -345,14 +397,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="the name the run is listed under")
     p.add_argument("--detach", action="store_true", help="queue it and return at once")
     p.set_defaults(func=cmd_probe)
+    _one_line_errors(p)
     p = sub.add_parser("runs", help="list stored probe runs")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument(
+        "--limit", type=bounded_int(1, MAX_RUNS_LISTED), default=50, help=f"at most 1-{MAX_RUNS_LISTED:,} runs"
+    )
     p.set_defaults(func=cmd_runs)
+    _one_line_errors(p)
     p = sub.add_parser("cancel", help="cancel a queued or running probe")
     p.add_argument("run_id")
     p.set_defaults(func=cmd_cancel)
+    _one_line_errors(p)
     return parser
+
+
+MAX_RUNS_LISTED = 100_000
+
+
+def bounded_int(lowest: int, highest: int):
+    """An argparse type: a whole number from ``lowest`` to ``highest``, else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+        if not lowest <= value <= highest:
+            shown = text if len(text) <= 24 else text[:21] + "..."
+            raise argparse.ArgumentTypeError(f"must be from {lowest:,} to {highest:,}, got {shown}")
+        return value
+
+    return parse
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A bad argument to this subcommand is one line on stderr (``error: PROG: ...``) and exit status 2, like every
+    other bad input of the CLI, rather than argparse's usage block."""
+
+    def error(message: str):
+        parser.exit(2, f"error: {parser.prog}: {message}\n")
+
+    parser.error = error
 
 
 def main(argv: list[str] | None = None) -> int:

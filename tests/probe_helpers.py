@@ -1,8 +1,11 @@
-"""What the probe-run tests share: a small, fast probe config, cleaning up workers, waiting. The ``store`` fixture
-(a store that leaves no worker behind) is in conftest.py."""
+"""What the probe-run tests (and benchmarks/bench_faults.py) share: a small, fast probe config, cleaning up workers,
+waiting, a run's worker and supervisor pids, another process holding the store's lock. The ``store`` fixture (a store
+that leaves no worker behind) is in conftest.py."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 from inception_explorer.probes import ACTIVE, ProbeConfig, RunLog, RunStatus, reap
@@ -44,3 +47,53 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def worker_pids(run) -> tuple[int, int | None]:
+    """(the worker's pid, its supervisor's pid or None) from a run's worker token."""
+    from inception_explorer.probes.runner import LocalWorker
+
+    local = LocalWorker.parse(run.worker)
+    assert local is not None, f"not a local worker token: {run.worker!r}"
+    return local.pid, local.supervisor[0] if local.supervisor else None
+
+
+def supervised_worker(runs: RunLog, run_id: str, timeout: float = 60.0):
+    """The run once it is running and its token names both its worker and its supervisor."""
+    return wait_for(
+        lambda: (r := runs.get(run_id)).status == RunStatus.RUNNING and r.worker.count(":") == 5 and r,
+        timeout,
+        "the run to be running under its supervisor",
+    )
+
+
+class StoreLock:
+    """Another process holding the store's write lock (``BEGIN EXCLUSIVE``) from ``__enter__`` until ``__exit__``:
+    in WAL mode, writers wait (and give up after their busy timeout), readers do not."""
+
+    CODE = (
+        "import sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
+        "db.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "db.execute('COMMIT')\n"
+    )
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.proc = None
+        self.held = 0.0
+
+    def __enter__(self) -> StoreLock:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.CODE, self.path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout.readline().strip() == "locked"
+        self._since = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()  # the holder commits and exits
+        self.proc.wait(30)
+        self.held = time.monotonic() - self._since

@@ -13,9 +13,16 @@ training side imports torch and is imported from its own modules: ``probes.train
 ``prepare_spec``), ``probes.data`` (``SyntheticShapes``, ``ImageFolderData``), ``probes.loss``.
 
 Modules, in dependency order: ``results`` (steps, summaries, failures: plain data) and ``config`` <- ``records``
-(runs in the store, ``RunStatus``) <- ``report`` (tables), ``reporting`` (the loop that relays a run's reports
-to the store) and ``runner`` (submit, dispatch, reap) <- ``worker`` (a local worker process) and ``ray_runner``
-(the bridge to a Ray cluster); ``loss`` <- ``train``, and ``data``, are the torch modules.
+(runs in the store, ``RunStatus``) <- ``report`` (tables), ``limits`` (steps and the memory estimate against the
+device's budget), ``reporting`` (the loop that relays a run's reports to the store, waiting out a busy one) <-
+``runner`` (submit, dispatch, reap) <- ``supervise`` (the small process that starts a run's worker, waits on it
+and moves the queue on), ``worker`` (a local worker process) and ``ray_runner`` (the bridge to a Ray cluster);
+``loss`` <- ``train``, and ``data``, are the torch modules.
+
+What ``submit`` refuses, before anything is queued: ``SpecError`` (the spec at the probe's size, steps over
+``settings().probe_max_steps``, memory over the device's budget: each problem named, with the setting),
+``DataError`` (the image folder), ``QueueFull`` (too many probes waiting in the workspace or on the server) and
+``store.StoreError`` (the store cannot be used).
 """
 
 from .config import DataConfig, ProbeConfig, Recipe, default_recipe

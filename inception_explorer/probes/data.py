@@ -13,6 +13,7 @@ is what separates better Inception variants from worse ones within a few hundred
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 from pathlib import Path
@@ -113,20 +114,43 @@ class SyntheticShapes:
 # --------------------------------------------------------------------------------------------------------------
 
 
+MAX_PATH_CHARS = 1024  # characters a folder's path may have, as typed (the system's own limit is 4096 bytes)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A path as a message quotes it: at most ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _unreadable(text: str, exc: BaseException) -> DataError:
+    """A path the system refused to follow (a symlink loop, a name too long, ...) as a one-line DataError."""
+    if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:  # 3.11 raises RuntimeError
+        return DataError(f"{_shown(text)} leads into a symlink loop (links that lead back to each other)")
+    if getattr(exc, "errno", None) == errno.ENAMETOOLONG:
+        return DataError(f"{_shown(text)} has a name longer than the system allows (255 bytes per folder name)")
+    return DataError(f"{_shown(text)} cannot be read: {getattr(exc, 'strerror', None) or type(exc).__name__}")
+
+
 def resolve_under_root(path: str | Path, root: Path | None = None) -> Path:
     """``path`` (relative to the data root, ``settings().data_root`` unless ``root`` is given, or absolute) as a
     real folder inside the root. Anything that leads outside it (``..``, an absolute path elsewhere, a symlink out)
-    is refused with ``DataError``."""
+    is refused with ``DataError``, and so is anything the system cannot follow (a symlink loop, a name too long)
+    or a path longer than ``MAX_PATH_CHARS``."""
     root = (root or settings().data_root).resolve()
     text = str(path).strip()
     if not text or "\x00" in text:
         raise DataError("give a folder under the data root")
+    if len(text) > MAX_PATH_CHARS:
+        raise DataError(f"the folder's path has {len(text):,} characters; at most {MAX_PATH_CHARS:,} are allowed")
     candidate = Path(text)
-    real = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not real.is_relative_to(root):
-        raise DataError(f"{text!r} is outside the data root {root}; probes only read images under it")
-    if not real.is_dir():
-        raise DataError(f"{text!r} is not a folder under the data root {root}")
+    try:
+        real = (candidate if candidate.is_absolute() else root / candidate).resolve()
+        if not real.is_relative_to(root):
+            raise DataError(f"{_shown(text)} is outside the data root {root}; probes only read images under it")
+        if not real.is_dir():
+            raise DataError(f"{_shown(text)} is not a folder under the data root {root}")
+    except (OSError, RuntimeError) as exc:
+        raise _unreadable(text, exc) from None
     return real
 
 
@@ -153,15 +177,18 @@ class ImageFolderData:
         self.class_names: list[str] = []
         self.train: list[tuple[Path, int]] = []
         self.held: list[tuple[Path, int]] = []
-        for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-            files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-            files = [f for f in files if f.resolve().is_relative_to(root)]  # a symlink out of the root is skipped
-            if not files:
-                continue
-            label = len(self.class_names)
-            self.class_names.append(class_dir.name)
-            for i, f in enumerate(files):
-                (self.held if i % self.HELDOUT_EVERY == self.HELDOUT_EVERY - 1 else self.train).append((f, label))
+        try:
+            for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+                files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+                files = [f for f in files if f.resolve().is_relative_to(root)]  # a symlink out of the root is skipped
+                if not files:
+                    continue
+                label = len(self.class_names)
+                self.class_names.append(class_dir.name)
+                for i, f in enumerate(files):
+                    (self.held if i % self.HELDOUT_EVERY == self.HELDOUT_EVERY - 1 else self.train).append((f, label))
+        except (OSError, RuntimeError) as exc:  # a folder that cannot be listed, a loop met while resolving a file
+            raise _unreadable(str(folder), exc) from None
         if len(self.class_names) < 2:
             raise DataError(
                 f"{folder!r} needs at least two class sub-folders with images "

@@ -15,8 +15,10 @@ This process (the *bridge*) runs on the app's machine, next to the store, and ru
   the store, beats, and hands a cancel request on through the channel (the training loop stops at the next step;
   after ``CANCEL_GRACE`` seconds the task is cancelled by force, with the metrics kept);
 - a Ray worker that dies (killed, out of memory, its node lost) makes ``ray.get`` raise, and the run is marked
-  failed with Ray's reason. If the bridge itself dies, the run is reaped like a dead local worker, and the task,
-  whose channel died with its owner, stops at its next report.
+  failed with Ray's reason. If the bridge itself dies, its supervisor (``supervise.py``) marks the run failed like
+  a dead local worker's, and the task, whose channel died with its owner, stops at its next report;
+- the run's time limit (``settings().probe_max_seconds``) is kept like a cancel, and a store deleted or replaced
+  under the run cancels the task and ends the bridge, as it ends a local worker.
 
 The run's log (``runs/RUN_ID.log`` beside the store) says where the task ran and has the task's own output.
 """
@@ -28,13 +30,14 @@ import socket
 import sys
 import threading
 import traceback
+from contextlib import suppress
 from dataclasses import astuple
 from pathlib import Path
 
 from ..settings import RAY_ADDRESS, settings
-from ..store import Store
+from ..store import Store, StoreError
 from .records import CANCELLED_BEFORE_START, RunLog, RunStatus
-from .reporting import CANCELLED_MID_STEP, FLUSH_EVERY, StoreReporter, cancelled_note
+from .reporting import FLUSH_EVERY, StoreGone, StoreReporter, persist, store_identity
 from .results import DataError, ProbeFailed, ProbeSummary, StepMetrics
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the cluster's head before the run fails (ray.init retries for minutes)
@@ -184,11 +187,18 @@ def task_options(device: str, cpu_threads: int | None, cluster_gpus: float) -> t
     return {"num_cpus": cpu_threads or 1}, "cpu"
 
 
-def bridge(store: Store, run_id: str, address: str) -> RunStatus:
-    """Train run ``run_id`` on the cluster, recording it as a local worker would; returns its final status."""
+def bridge(store: Store, run_id: str, address: str, supervisor: int | None = None) -> RunStatus:
+    """Train run ``run_id`` on the cluster, recording it as a local worker would; returns its final status.
+    ``supervisor``: the pid of the process that started this one, recorded with the bridge's own."""
     from .runner import worker_token
 
     runs = RunLog(store)
+    identity = store_identity(store.path)
+
+    def end(status: RunStatus, summary: ProbeSummary | None = None, error: str | None = None) -> RunStatus:
+        persist(lambda: runs.finish(run_id, status, summary, error=error), store.path, identity)
+        return status
+
     run = runs.get(run_id)
     if run.is_finished:
         return run.status
@@ -197,8 +207,7 @@ def bridge(store: Store, run_id: str, address: str) -> RunStatus:
         config = run.config
         options, device = task_options(config.device, config.cpu_threads, ray.cluster_resources().get("GPU", 0))
     except ClusterError as exc:
-        runs.finish(run_id, RunStatus.FAILED, error=str(exc))
-        return RunStatus.FAILED
+        return end(RunStatus.FAILED, error=str(exc))
     from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
     known = {
@@ -227,7 +236,7 @@ def bridge(store: Store, run_id: str, address: str) -> RunStatus:
             return
         reporter.add_all(StepMetrics(*row) for row in rows)
         if where and not started:
-            if not runs.start(run_id, worker_token(os.getpid())):  # cancelled or reaped meanwhile
+            if not runs.start(run_id, worker_token(os.getpid(), supervisor)):  # cancelled or reaped meanwhile
                 ray.cancel(ref, force=True)
             started = True  # only now: a start that failed on a busy store is tried again at the next round
             print(f"running on {where}", flush=True)
@@ -237,50 +246,51 @@ def bridge(store: Store, run_id: str, address: str) -> RunStatus:
         if not started:
             ray.cancel(ref)  # still waiting for a node: never starts
 
-    reporter = StoreReporter(runs, run_id, on_cancel=cancel)
-    if not reporter.relay(wait, collect):
+    reporter = StoreReporter(runs, run_id, on_cancel=cancel, time_limit=settings().probe_max_seconds)
+    try:
+        ended = reporter.relay(wait, collect)
+    except StoreGone:
         ray.cancel(ref, force=True)
-        reporter.record_cancelled(CANCELLED_MID_STEP if started else CANCELLED_BEFORE_START)
+        raise
+    if not ended:
+        ray.cancel(ref, force=True)
+        reporter.record_cancelled(reporter.ending_note() if started or reporter.timed_out else CANCELLED_BEFORE_START)
         return RunStatus.CANCELLED
 
     try:
         result = ray.get(ref)
     except TaskCancelledError:
-        runs.finish(run_id, RunStatus.CANCELLED, error=CANCELLED_BEFORE_START)
-        return RunStatus.CANCELLED
+        return end(RunStatus.CANCELLED, error=reporter.ending_note() if reporter.timed_out else CANCELLED_BEFORE_START)
     except RayTaskError as exc:  # an error in our code on the node: its traceback is in the log
         print(exc, flush=True)
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        runs.finish(
-            run_id, RunStatus.FAILED, error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}"
-        )
-        return RunStatus.FAILED
+        return end(RunStatus.FAILED, error=f"unexpected error on the Ray worker: {type(cause).__name__}: {cause}")
     except RayError as exc:  # the worker process or its node died
         print(exc, flush=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        runs.finish(
-            run_id, RunStatus.FAILED, error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})"
-        )
-        return RunStatus.FAILED
+        return end(RunStatus.FAILED, error=f"the Ray worker running it died ({type(exc).__name__}: {first[:300]})")
     if "failed" in result:
-        runs.finish(run_id, RunStatus.FAILED, error=result["failed"])
-        return RunStatus.FAILED
+        return end(RunStatus.FAILED, error=result["failed"])
     summary = ProbeSummary.from_dict(result["summary"])
     for key, rate in result["rates"].items():
         name, dtype = key.rsplit("|", 1)
-        runs.save_matmul_rate(name, dtype, rate)
-    status = RunStatus.CANCELLED if summary.cancelled else RunStatus.DONE
-    note = cancelled_note(summary.steps_done, summary.steps_total) if summary.cancelled else None
-    runs.finish(run_id, status, summary, error=note)
-    return status
+        with suppress(StoreError):  # a busy store: measured again next time
+            runs.save_matmul_rate(name, dtype, rate)
+    if summary.cancelled:
+        return end(RunStatus.CANCELLED, summary, reporter.ending_note(summary.steps_done, summary.steps_total))
+    return end(RunStatus.DONE, summary)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .runner import dispatch, run_arguments
+    from .runner import EXIT_STORE_GONE, dispatch, open_store, process_alive, run_arguments
 
     args = run_arguments("inception_explorer.probes.ray_runner", argv)
-    store = Store(args.store)
     address = settings().ray_address
+    try:
+        store = open_store(args.store)
+    except StoreGone as exc:
+        print(f"run {args.run_id}: {exc}", flush=True)
+        return EXIT_STORE_GONE
     try:
         if address is None:
             RunLog(store).finish(
@@ -290,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             status = RunStatus.FAILED
         else:
-            status = bridge(store, args.run_id, address)
+            status = bridge(store, args.run_id, address, args.supervisor)
+    except StoreGone as exc:
+        print(f"run {args.run_id}: {exc}; the bridge stops", flush=True)
+        return EXIT_STORE_GONE
     except BaseException as exc:
         traceback.print_exc()
         RunLog(store).finish(
@@ -298,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         status = RunStatus.FAILED
     print(f"run {args.run_id}: {status}", flush=True)
-    dispatch(store)
+    if args.supervisor is None or not process_alive(args.supervisor):
+        with suppress(StoreError, StoreGone):
+            dispatch(store)  # nobody else will: start the next queued run, if any
     return 0
 
 

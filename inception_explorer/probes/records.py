@@ -4,7 +4,8 @@ A run's life: ``queued`` -> ``starting`` (claimed, a worker is being started) ->
 ``failed`` (with the reason) or ``cancelled`` (with what it measured so far). Every state change is one SQL
 statement guarded by the state it leaves, so two processes (the app, a worker, the CLI) can never both move a run.
 
-Torch-free: reading runs (the app, ``python -m inception_explorer runs``) never imports torch.
+Torch-free: reading runs (the app, ``python -m inception_explorer runs``) never imports torch; pandas is imported
+only by ``metrics``, so that a probe's supervisor process (``supervise.py``) stays small.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..settings import settings
+from ..settings import MAX_WAITING, MAX_WAITING_PER_WORKSPACE, settings
 from ..spec import ModelSpec
 from ..store import Store
 from .config import ProbeConfig
 from .results import ProbeSummary, StepMetrics
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RunStatus(enum.StrEnum):
@@ -41,7 +44,8 @@ CANCELLED_BEFORE_START = "cancelled before it started"  # the error of a run can
 
 
 class QueueFull(ValueError):
-    """A workspace already has as many probes waiting or running as it may."""
+    """A workspace, or the whole server, already has as many probes waiting or running as it may; the message
+    names the setting."""
 
 
 def fair_order(queued: list[tuple[str, str, int]], last_served: dict[str, float]) -> list[str]:
@@ -144,17 +148,29 @@ class RunLog:
     # ---- creating and reading --------------------------------------------------------------------------------
 
     def create(self, label: str, spec: ModelSpec, config: ProbeConfig, device: str, workspace: str = "") -> RunRecord:
+        """Queue a run; ``QueueFull`` when its workspace (``settings().max_waiting_per_workspace``) or the whole
+        server (``settings().max_waiting``, all workspaces together: new workspaces are free to make) already has
+        as many runs waiting or running as it may."""
         run_id = secrets.token_hex(8)
-        limit = settings().max_waiting_per_workspace
+        limits = settings()
         with self.store.transaction(immediate=True) as db:
-            waiting = db.execute(
-                "SELECT COUNT(*) FROM runs WHERE workspace = ? AND status IN (?, ?, ?)",
-                (workspace, RunStatus.QUEUED, *ACTIVE),
-            ).fetchone()[0]
-            if waiting >= limit:
+            waiting = dict(
+                db.execute(
+                    "SELECT workspace = ?, COUNT(*) FROM runs WHERE status IN (?, ?, ?) GROUP BY workspace = ?",
+                    (workspace, RunStatus.QUEUED, *ACTIVE, workspace),
+                ).fetchall()
+            )
+            mine, everyone = waiting.get(1, 0), sum(waiting.values())
+            if mine >= limits.max_waiting_per_workspace:
                 raise QueueFull(
-                    f"{waiting} probes of this workspace are already waiting or running (the limit is "
-                    f"{limit}); cancel one or wait for one to finish"
+                    f"{mine} probes of this workspace are already waiting or running (the limit is "
+                    f"{limits.max_waiting_per_workspace}, {MAX_WAITING_PER_WORKSPACE}); cancel one or wait for one "
+                    f"to finish"
+                )
+            if everyone >= limits.max_waiting:
+                raise QueueFull(
+                    f"{everyone} probes are already waiting or running on this server (the limit is "
+                    f"{limits.max_waiting}, {MAX_WAITING}); wait for some to finish"
                 )
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             db.execute(
@@ -224,6 +240,8 @@ class RunLog:
 
     def metrics(self, run_ids: Iterable[str]) -> pd.DataFrame:
         """Per-step metrics of the runs: run_id, step, loss, main_loss, aux_loss, accuracy, step_time."""
+        import pandas as pd
+
         run_ids = list(run_ids)
         cols = ["run_id", "step", "loss", "main_loss", "aux_loss", "accuracy", "step_time"]
         if not run_ids:
@@ -266,8 +284,15 @@ class RunLog:
                     claimed.append(run_id)
         return [self.get(i) for i in claimed]
 
-    def set_worker(self, run_id: str, worker: str) -> None:
-        self.store.query("UPDATE runs SET worker = ?, heartbeat = ? WHERE id = ?", (worker, time.time(), run_id))
+    def set_worker(self, run_id: str, worker: str, only_if_unset: bool = False) -> bool:
+        """Record who runs the run (``runner.worker_token``); ``only_if_unset``: unless someone already did (the
+        supervisor names the worker it started, which must not be overwritten by the earlier token of the
+        supervisor alone). Returns whether it was written."""
+        sql = "UPDATE runs SET worker = ?, heartbeat = ? WHERE id = ?"
+        if only_if_unset:
+            sql += " AND worker IS NULL"
+        with self.store.transaction() as db:
+            return db.execute(sql, (worker, time.time(), run_id)).rowcount == 1
 
     def start(self, run_id: str, worker: str) -> bool:
         """``starting`` -> ``running``; False if the run is no longer waiting for this worker (cancelled, failed)."""
