@@ -3,6 +3,13 @@
 The page files are named ``*_page.py`` and their URLs given explicitly: a file named like its URL (pages/build.py
 at /build) is served by Streamlit's legacy pages/ discovery when a fresh server's first visitor opens that deep
 link, before app.py has run once, bypassing this navigation.
+
+That first run of a fresh server goes through the legacy discovery whatever the files are called (Streamlit 1.67
+decides it from pages/ existing, before this script runs): it looks the URL up among the pages/ files, and a URL it
+does not find there got the first visitor of /probes or /build?published=... a "Page not found" dialog over the
+(right) page, which left the page inert until closed. So pages/ also holds one alias per URL, named like it
+(pages/probes.py, ...): each only runs this script, whose navigation then opens the page, with nothing in the way.
+After that first run Streamlit uses this navigation alone and the aliases are never looked at again.
 """
 
 import streamlit as st

@@ -20,13 +20,13 @@ from inception_explorer.ui.cached import (
     cost_report,
     module_names,
     network_json,
-    network_options,
     preset_json,
     store,
 )
 from inception_explorer.ui.choices import NetworkChoice, preset, variant
-from inception_explorer.ui.views import edit_metrics
-from inception_explorer.ui.widgets import metric_row, pick_network
+from inception_explorer.ui.session import store_problem
+from inception_explorer.ui.views import edit_metrics, md
+from inception_explorer.ui.widgets import available_network_options, metric_row, pick_network
 
 # session state: the draft (JSON), the last valid network (JSON), undo history, and where the draft came from
 DRAFT, VALID, HISTORY, SOURCE = "build.draft", BUILD_VALID, "build.history", "build.source"
@@ -86,16 +86,21 @@ if published and st.session_state.get("build.published") != published:
     st.session_state["build.published"] = published
     try:
         record = store().load_published(published)
-    except (KeyError, SpecError, StoreError) as exc:
-        st.warning(f"Could not open the published variant in the link: {exc}")
+    except StoreError as exc:
+        store_problem(exc)
+    except (KeyError, SpecError) as exc:
+        st.warning(md(f"Could not open the published variant in the link: {exc}"))
     else:
         load(record.spec.canonical_json(), NetworkChoice("published", record.name))
 if DRAFT not in st.session_state:
     wanted = st.query_params.get("variant")
     try:
         record = store().load_variant(wanted, WS) if wanted else None
-    except (KeyError, SpecError, StoreError) as exc:
-        st.warning(f"Could not open the variant in the link: {exc}")
+    except StoreError as exc:
+        store_problem(exc)
+        record = None
+    except (KeyError, SpecError) as exc:
+        st.warning(md(f"Could not open the variant in the link: {exc}"))
         record = None
     if record is not None:
         load(record.spec.canonical_json(), variant(record.name))
@@ -107,16 +112,22 @@ with st.container(border=True):
     cols = st.columns([3, 1])
     choice = pick_network(
         "Start from",
-        network_options(),
+        available_network_options(),
         key="build.start",
         container=cols[0],
         help="Presets are the papers' networks; variants are what you (or your instructor) saved.",
     )
     if cols[1].button("Load", key="build.load", width="stretch"):
-        load(network_json(choice), choice)
-        for key in ("variant", "published"):
-            st.query_params.pop(key, None)
-        st.rerun()
+        try:
+            load(network_json(choice), choice)
+        except StoreError as exc:
+            store_problem(exc)
+        except (KeyError, SpecError) as exc:
+            st.warning(md(f"Could not open {choice.label}: {exc}"))
+        else:
+            for key in ("variant", "published"):
+                st.query_params.pop(key, None)
+            st.rerun()
 
 draft = json.loads(st.session_state[DRAFT])
 spec, problems = editing.try_spec(draft)
@@ -127,17 +138,17 @@ report = cost_report(valid_json)
 source = st.session_state[SOURCE]
 base = cost_report(preset_json(source.name)).totals if source.kind == "preset" else None  # the deltas' reference
 
-st.caption(f"Editing **{draft.get('name', '?')}**, loaded from {source.label}.")
+st.caption(f"Editing **{md(draft.get('name', '?'))}**, loaded from {md(source.label)}.")
 metric_row(edit_metrics(report, base))
 
 message = st.session_state.pop("build.message", None)
 if message:
-    getattr(st, message[0])(message[1])
+    getattr(st, message[0])(md(message[1]))
 by_block = editing.problems_by_block(problems, draft) if problems else {}
 if problems:
     st.error(
         "This edit makes the network invalid; the figures above are the last valid network. "
-        "Fix it or undo:\n\n" + "\n".join(f"- {p}" for p in problems)
+        "Fix it or undo:\n\n" + "\n".join(f"- {md(p)}" for p in problems)
     )
 
 undo_cols = st.columns(3)
@@ -160,7 +171,7 @@ kind_cls = BLOCK_KINDS.get(block.get("kind"))
 if kind_cls is not None:
     st.caption(f"**{block.get('kind')}** · {kind_cls.source}. {(kind_cls.__doc__ or '').splitlines()[0]}")
 for text in by_block.get((si, bi), []):
-    st.error(text)
+    st.error(md(text))
 
 version = abs(hash(json.dumps(block, sort_keys=True))) % 10**8  # new widgets whenever the block changes (undo, convert)
 with st.form(f"build.fields.{si}.{bi}.{version}"):
@@ -200,7 +211,7 @@ with ops[4].popover("Convert", disabled=not targets):
     st.button("Convert block", key="build.convert", on_click=convert, args=(si, bi, block))
 
 if chosen in module_names(st.session_state[VALID]):
-    with st.expander(f"Diagram of {chosen}: its branches, concatenated on channels"):
+    with st.expander(f"Diagram of {md(chosen)}: its branches, concatenated on channels"):
         st.graphviz_chart(block_diagram(st.session_state[VALID], chosen))
         st.caption("Drawn from the last valid network: an edit that does not apply is not shown here.")
 
@@ -254,13 +265,13 @@ with keep[0]:
         try:
             store().save_variant(name, spec, WS)
         except (ValueError, StoreError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             st.session_state[SOURCE] = variant(name.strip())
             st.query_params.pop("published", None)
             st.query_params["variant"] = name.strip()
             st.success(
-                f"Saved **{name.strip()}** in your workspace. This page's address reopens it; whoever you "
+                f"Saved **{md(name.strip())}** in your workspace. This page's address reopens it; whoever you "
                 f"give that address shares your workspace."
             )
     if st.button(
@@ -271,12 +282,12 @@ with keep[0]:
         "change the published copy.",
     ):
         try:
-            token = store().publish(name, spec)
+            token = store().publish(name, spec, WS)
         except (ValueError, StoreError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             st.success(
-                f"Published **{name.strip()}**. Hand out this link (without any `ws=`): `/build?published={token}`"
+                f"Published **{md(name.strip())}**. Hand out this link (without any `ws=`): `/build?published={token}`"
             )
     st.download_button(
         "Export JSON",

@@ -8,9 +8,10 @@ from inception_explorer.errors import SpecError
 from inception_explorer.nn.devices import device_name, resolve_device
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
-from inception_explorer.ui.cached import cost_report, factorization_table, network_choices, store
-from inception_explorer.ui.views import conversion_summary, factorization_candidates, mac_change
-from inception_explorer.ui.widgets import pick_network, totals_table
+from inception_explorer.ui.cached import cost_report, factorization_table, store
+from inception_explorer.ui.session import store_problem
+from inception_explorer.ui.views import conversion_summary, factorization_candidates, mac_change, md
+from inception_explorer.ui.widgets import available_network_choices, pick_network, totals_table
 
 st.title("Factorization lab")
 st.caption(
@@ -28,7 +29,7 @@ n = cols[3].number_input("Kernel n", 1, 15, 5, key="fact.n")
 try:
     table = factorization_table(int(c_in), int(c_out), int(grid), int(n))
 except SpecError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
 if int(c_in) != int(c_out):
@@ -79,7 +80,7 @@ st.caption(
     "[R] Fig. 5 (the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The "
     "counts before and after come from fvcore; save the result to open it on the Build page or probe it."
 )
-choices = network_choices(include_build=True)
+choices = available_network_choices(include_build=True)
 TARGETS = {"5x5 → two 3x3 ([R] Fig. 5)": "inception_fig5", "n x n → 1 x n + n x 1 ([R] Fig. 6)": "inception_fig6"}
 a1, a2, a3 = st.columns([2, 2, 1])
 choice = pick_network("Network", choices, key="fact.apply.network", container=a1)
@@ -87,7 +88,14 @@ target = TARGETS[a2.radio("Factorize", list(TARGETS), key="fact.apply.target")]
 fig6_n = (
     a3.number_input("n", 2, 15, 7 if int(n) < 2 else int(n), key="fact.apply.n") if target == "inception_fig6" else None
 )
-spec = ModelSpec.from_json(choices[choice])
+try:
+    spec = ModelSpec.from_json(choices[choice])  # a saved variant is read here
+except StoreError as exc:
+    store_problem(exc)
+    st.stop()
+except (KeyError, SpecError) as exc:
+    st.warning(md(f"{choice.label} no longer opens: {exc}"))
+    st.stop()
 candidates, defaults = factorization_candidates(spec, target)
 picked = st.multiselect(
     "Blocks to convert", candidates, default=defaults, key=f"fact.apply.blocks.{choice.label}.{target}"
@@ -96,7 +104,7 @@ if picked:
     try:
         converted, notes = editing.apply_factorization(spec, picked, target, fig6_n)
     except (editing.EditError, SpecError) as exc:
-        st.error(f"Cannot convert these blocks: {exc}")
+        st.error(md(f"Cannot convert these blocks: {exc}"))
     else:
         before, after = cost_report(spec.canonical_json()).totals, cost_report(converted.canonical_json()).totals
         totals_table(
@@ -115,16 +123,16 @@ if picked:
             )
         with st.expander("What each conversion kept, mapped or defaulted"):
             for name, block_notes in notes.items():
-                st.markdown(f"**{name}**: " + ("; ".join(block_notes) or "fields carried over as they were"))
+                st.markdown(f"**{md(name)}**: " + md("; ".join(block_notes) or "fields carried over as they were"))
         s1, s2 = st.columns([3, 1])
         name = s1.text_input("Save as variant", f"{spec.name} factorized", key="fact.apply.name")
         if s2.button("Save variant", key="fact.apply.save"):
             try:
                 store().save_variant(name, converted, st.session_state["workspace"])
             except (ValueError, StoreError) as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
-                st.success(f"Saved **{name.strip()}**.")
+                st.success(f"Saved **{md(name.strip())}**.")
                 st.page_link(
                     "pages/build_page.py",
                     label="Open it on the Build page",

@@ -21,12 +21,14 @@ from inception_explorer.probes import (
 from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
 from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
 from inception_explorer.probes.runner import where_probes_run
-from inception_explorer.settings import settings
+from inception_explorer.settings import DATA_ROOT
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
-from inception_explorer.ui.cached import network_choices, store
+from inception_explorer.ui.cached import store
 from inception_explorer.ui.choices import preset
-from inception_explorer.ui.widgets import pick_networks
+from inception_explorer.ui.session import store_problem
+from inception_explorer.ui.views import figure_text, md
+from inception_explorer.ui.widgets import available_network_choices, pick_networks
 
 RECIPES = {
     "[R] Rethinking: RMSProp, label smoothing 0.1, clipping 2.0": RETHINKING_RECIPE,
@@ -43,14 +45,23 @@ st.caption(
 WS = st.session_state["workspace"]  # probes and runs of this session's workspace only
 try:
     runs = RunLog(store())
-    dispatch(store())  # mark dead workers failed, start queued runs whose device is free
 except StoreError as exc:
-    st.error(f"The store cannot be used: {exc}")
+    store_problem(exc)
+    st.stop()
+try:
+    dispatch(store())  # mark dead workers failed, start queued runs whose device is free
+except StoreError as exc:  # a locked or read-only store can still be read: show what there is
+    store_problem(exc)
+dispatched_now = True  # the live fragment's first run (just below) need not dispatch again
+try:
+    has_runs = bool(runs.list(workspace=WS, limit=1))
+except StoreError as exc:
+    store_problem(exc)
     st.stop()
 
-choices = network_choices(include_build=True)
+choices = available_network_choices(include_build=True)
 
-with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
+with st.expander("New probe", expanded=not has_runs):
     picked = pick_networks(
         "Networks (one probe each, same settings)",
         choices,
@@ -95,7 +106,8 @@ with st.expander("New probe", expanded=not runs.list(workspace=WS, limit=1)):
         folder = d2.text_input(
             "Folder (class sub-folders of images)",
             key="probes.folder",
-            help=f"A path under the data root {settings().data_root}; nothing outside it is read.",
+            help=f"A folder relative to the server's data root (`{DATA_ROOT}`), e.g. `my_images`; nothing outside "
+            "it is read.",
         )
         data = {"source": "folder", "folder": folder}
     device = d3.selectbox("Device", ["auto", "cpu", "cuda"], key="probes.device")
@@ -160,60 +172,83 @@ if go:
             }
         )
     except SpecError as exc:
-        st.error(f"These settings cannot run: {exc}")
+        st.error(md(f"These settings cannot run: {exc}"))
         config = None
     if config is not None and not picked:
         st.warning("Pick at least one network.")
     for choice in picked if config is not None else []:
         try:
             run = submit(store(), ModelSpec.from_json(choices[choice]), config, label=choice.name, workspace=WS)
-            st.toast(f"{run.label}: {run.status}")
-        except QueueFull as exc:
-            st.warning(f"**{choice.label}** was not queued: {exc}")
-        except (SpecError, DataError, StoreError) as exc:
-            st.error(f"**{choice.label}** cannot be probed with these settings: {exc}")
+            st.toast(md(f"{run.label}: {run.status}"))
+        except (QueueFull, StoreError) as exc:
+            st.error(f"**{md(choice.label)}** was not queued: {md(exc)}")
+        except (SpecError, DataError) as exc:
+            st.error(f"**{md(choice.label)}** cannot be probed with these settings: {md(exc)}")
+
+    dispatched_now = False  # what was just queued: the live fragment's first run dispatches it
 
 WAITING = (RunStatus.QUEUED, *ACTIVE)
-active_now = bool(runs.list(workspace=WS, statuses=WAITING, limit=1))
+try:
+    active_now = bool(runs.list(workspace=WS, statuses=WAITING, limit=1))
+except StoreError as exc:
+    store_problem(exc)
+    st.stop()
 
 
 @st.fragment(run_every=1.0 if active_now else None)
 def live_runs() -> None:
-    dispatch(store())
-    active = runs.list(workspace=WS, statuses=WAITING)
+    # A store that cannot be used is said in the fragment on each of its runs (unless the page already says it),
+    # and the fragment goes on polling: the store may come back.
+    try:
+        if not dispatched_now:
+            dispatch(store())
+        active = runs.list(workspace=WS, statuses=WAITING)
+        positions = {r.id: runs.queue_position(r) for r in active}
+        metrics = runs.metrics([r.id for r in active if r.step])
+    except StoreError as exc:
+        store_problem(exc, record=False)
+        return
     if not active:
         if active_now:
             st.rerun()  # the last probe just ended: refresh the whole page once, and stop polling
         return
     st.subheader("Running and waiting")
-    positions = {r.id: runs.queue_position(r) for r in active}
     table = runs_table(active, positions)
-    metrics = runs.metrics([r.id for r in active if r.step])
     for run, row in zip(active, table.itertuples(), strict=True):
         left, right = st.columns([5, 1])
-        left.progress(run.progress, text=f"**{run.label}** · {row.status} · {row.recipe}")
+        left.progress(run.progress, text=f"**{md(run.label)}** · {md(row.status)} · {md(row.recipe)}")
         if right.button("Cancel", key=f"probes.cancel.{run.id}", disabled=run.cancel_requested):
-            runs.request_cancel(run.id)
+            try:
+                runs.request_cancel(run.id)
+            except StoreError as exc:
+                store_problem(exc, record=False)
+                return
             st.rerun(scope="fragment")
     if not metrics.empty:
         st.plotly_chart(
-            viz.loss_curves_figure(metrics, {r.id: r.label for r in active}, smooth=5),
+            viz.loss_curves_figure(metrics, {r.id: figure_text(r.label) for r in active}, smooth=5),
             width="stretch",
             key="probes.live_curve",
         )
 
 
 live_runs()
+dispatched_now = False  # the fragment's own later runs dispatch: that is what moves the queue on
 
 st.subheader("Runs")
-all_runs = runs.list(workspace=WS)
+try:
+    all_runs = runs.list(workspace=WS)
+    positions = {r.id: runs.queue_position(r) for r in all_runs if r.status == RunStatus.QUEUED}
+except StoreError as exc:
+    store_problem(exc)
+    st.stop()
 if not all_runs:
     st.info(
         "No probes yet: pick networks above and start some. A few hundred steps of a 0.25-width network at "
         "128 px take a few minutes on a CPU."
     )
     st.stop()
-table = runs_table(all_runs, {r.id: runs.queue_position(r) for r in all_runs if r.status == RunStatus.QUEUED})
+table = runs_table(all_runs, positions)
 st.dataframe(
     table.drop(columns=["error"]),
     hide_index=True,
@@ -232,7 +267,7 @@ st.dataframe(
 )
 for run in all_runs:
     if run.status == RunStatus.FAILED:
-        st.error(f"**{run.label}** ({run.id}) failed: {run.error}")
+        st.error(f"**{md(run.label)}** ({md(run.id)}) failed: {md(run.error)}")
 
 st.subheader("Compare runs")
 labels = {r.id: f"{r.label} · {r.id[:6]}" for r in all_runs}
@@ -242,8 +277,13 @@ st.session_state["probes.compare"] = kept or [r.id for r in all_runs if r.status
 chosen = st.multiselect("Runs", list(labels), format_func=labels.get, key="probes.compare")
 if chosen:
     chosen_runs = [r for r in all_runs if r.id in chosen]
-    metrics = runs.metrics(chosen)
-    st.plotly_chart(viz.loss_curves_figure(metrics, {i: labels[i] for i in chosen}, smooth=10), width="stretch")
+    try:
+        metrics = runs.metrics(chosen)
+    except StoreError as exc:
+        store_problem(exc)
+        st.stop()
+    figure_labels = {i: figure_text(labels[i]) for i in chosen}
+    st.plotly_chart(viz.loss_curves_figure(metrics, figure_labels, smooth=10), width="stretch")
     side = side_by_side(chosen_runs, labels)
     st.dataframe(side, width="stretch", height=(len(side) + 1) * 35 + 3)
     st.download_button(
@@ -253,6 +293,6 @@ if chosen:
         mime="text/csv",
     )
     for run in chosen_runs:
-        with st.expander(f"{labels[run.id]}: what it trained"):
-            st.caption(describe_recipe(run.config))
+        with st.expander(f"{md(labels[run.id])}: what it trained"):
+            st.caption(md(describe_recipe(run.config)))
             st.json({"config": json.loads(run.config_json), "spec": json.loads(run.spec_json)}, expanded=False)

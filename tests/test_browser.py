@@ -126,17 +126,7 @@ def test_build_convert_save_and_reload_in_a_real_browser(fresh_server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{server}/build")  # a deep link as the server's very first visit
     page.get_by_text("Stages and blocks").wait_for(timeout=60_000)
-    # Streamlit 1.67 quirk: before app.py has run once, the browser knows only the pages/ files, and shows a
-    # closable "Page not found" notice over the (correct) Build page. Close it if it is there.
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.get_by_text("Page not found").wait_for(timeout=3_000)
-    except PlaywrightTimeout:
-        pass  # no notice this time
-    else:
-        page.keyboard.press("Escape")
-        page.get_by_text("Page not found").wait_for(state="hidden", timeout=10_000)
+    assert page.locator("[role=dialog]").count() == 0  # no "Page not found" over it (pages/build.py, app.py)
     nav = [t.inner_text() for t in page.locator('[data-testid="stSidebarNavLink"]').all()]
     assert any(label.endswith("Factorization lab") for label in nav), nav  # our navigation, not pages/ discovery
     _choose_stage_2(page)
@@ -191,9 +181,7 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
     home.mkdir()
     with _streamlit_process(home, tmp_path / "server.log") as (server, server_proc):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(server)  # the front page first: a fresh server's first deep link shows a "Page not found" notice
-        page.get_by_text("Parameters (inference)").wait_for(timeout=60_000)
-        page.goto(f"{server}/probes")
+        page.goto(f"{server}/probes")  # a deep link as the server's first visit
         page.get_by_text("No probes yet").wait_for(timeout=60_000)
         for label, value in (("Steps", "8"), ("Batch size", "4"), ("Image size", "96"), ("Width multiplier", "0.10")):
             _fill(page, label, value)
@@ -264,3 +252,59 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
         wait_for(
             lambda: not runs.list(workspace=workspace, statuses=("starting", "running")), 30, "the last probe to stop"
         )
+
+
+# ---- a fresh server's first visitor, and names that are markup ---------------------------------------------------
+
+
+def _no_dialog_and_interactive(page, field: str, value: str) -> None:
+    """Nothing over the page (the "Page not found" dialog made it inert), and typing into ``field`` commits."""
+    assert page.locator("[role=dialog]").count() == 0, page.locator("[role=dialog]").all_inner_texts()
+    box = page.get_by_label(field, exact=True)
+    box.fill(value)
+    box.press("Tab")
+    from playwright.sync_api import expect
+
+    expect(box).to_have_value(value, timeout=10_000)
+    box.click(timeout=5_000)  # a dialog would intercept the click
+    assert page.locator("[role=dialog]").count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_the_first_visitor_of_probes_on_a_fresh_server_gets_the_page_and_nothing_over_it(fresh_server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{fresh_server}/probes")
+    page.get_by_text("No probes yet").wait_for(timeout=60_000)  # the page is drawn after any dialog would be
+    _no_dialog_and_interactive(page, "Steps", "8")
+    nav = [t.inner_text() for t in page.locator('[data-testid="stSidebarNavLink"]').all()]
+    assert any(label.endswith("Training probes") for label in nav), nav  # our navigation
+    assert "ws=" in page.url
+    page.close()
+
+
+def test_a_published_copy_named_like_an_image_fetches_nothing(fresh_server, browser, tmp_path, free_port):
+    """The instructor's link, opened as a fresh server's first visit: the Build page with the copy, no dialog,
+    its name shown as the text it is, and no request to the address in the name."""
+    from inception_explorer.store import Store
+
+    name = f"![p](http://127.0.0.1:{free_port}/x.png)"
+    store = Store(tmp_path / "home" / "store.sqlite")
+    token = store.publish(name, get_preset("googlenet"), store.new_workspace())
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{fresh_server}/build?published={token}")
+    caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="loaded from published")
+    caption.first.wait_for(timeout=60_000)
+    page.get_by_text("Stages and blocks").wait_for(timeout=30_000)
+    # the name as the text it is (a word joiner, invisible, keeps "http://" from being made a link), no markup
+    assert caption.first.inner_text().replace("\u2060", "").endswith(f"loaded from published {name}.")
+    assert caption.first.locator("a, img").count() == 0
+    _no_dialog_and_interactive(page, "Variant name", "my copy")
+    assert page.locator('[data-testid="stMarkdown"] img').count() == 0
+    page.reload()  # and once more, as a second visit
+    caption.first.wait_for(timeout=60_000)
+    fetched = [url for url in requests if f":{free_port}" in url]
+    assert not fetched, fetched
+    assert any(url.startswith(fresh_server) for url in requests)  # the listener did see the page's own requests
+    page.close()

@@ -10,6 +10,7 @@ from inception_explorer.errors import SpecError
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.spec.validation import load_spec
 from inception_explorer.store import Store
+from inception_explorer.ui.views import md
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -63,7 +64,7 @@ def test_a_bad_edit_shows_a_located_error_keeps_the_network_and_undo_restores(ho
     at.button[[b.label for b in at.button].index("Apply")].click().run()
     assert not at.exception, at.exception
     errors = " ".join(e.value for e in at.error)
-    assert 'stages[2] "inception4" blocks[3] "inception4c" (inception_v1) ch1x1' in errors
+    assert md('stages[2] "inception4" blocks[3] "inception4c" (inception_v1) ch1x1') in errors
     assert _macs(at) == before  # the last valid network stays on screen
     assert _field(at, "ch1x1").value == 0  # what the user typed is still there
     at.button(key="build.undo").click().run()
@@ -163,8 +164,9 @@ def test_compare_page_diffs_a_saved_variant_against_its_preset(home):
     spec = get_preset("googlenet")
     si, bi = spec.find_block("inception4c")
     edited = spec.with_block(si, bi, spec.stages[si].blocks[bi].model_copy(update={"ch5x5": 32}))
-    ws = "compare-test-workspace-0001"
-    Store(home / "store.sqlite").save_variant("narrow 4c", edited, ws)
+    store = Store(home / "store.sqlite")
+    ws = store.new_workspace()
+    store.save_variant("narrow 4c", edited, ws)
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["ws"] = ws
     at.run()

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from inception_explorer.probes import ACTIVE, RunLog, RunStatus
 from inception_explorer.settings import DATA_ROOT, PROBES_PER_DEVICE
 from inception_explorer.store import Store
+from inception_explorer.ui.views import md
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -95,7 +96,7 @@ def test_settings_that_cannot_work_show_a_message_and_start_nothing(home):
     at.number_input(key="probes.size").set_value(40).run()  # v3 collapses below 75 px
     at.button(key="probes.start").click().run()
     assert not at.exception
-    assert at.error and "inception_v3" in at.error[0].value and "cannot be probed" in at.error[0].value
+    assert at.error and md("inception_v3") in at.error[0].value and "cannot be probed" in at.error[0].value
     assert RunLog(Store(home / "store.sqlite")).list() == []
     assert at.number_input(key="probes.size").value == 40  # what the user typed is kept
 
@@ -106,6 +107,7 @@ def test_a_folder_outside_the_data_root_is_refused(home, monkeypatch):
     at = _probes_page()
     at.multiselect(key="probes.picked").set_value(["preset googlenet"])
     at.radio(key="probes.source").set_value("image folder").run()
+    assert str(home) not in (at.text_input(key="probes.folder").help or "")  # no server path in the help
     at.text_input(key="probes.folder").input("../../etc").run()
     at.button(key="probes.start").click().run()
     assert not at.exception and "outside the data root" in at.error[0].value

@@ -57,11 +57,9 @@ def test_a_file_that_is_not_a_database_is_a_clear_store_error(tmp_path):
 
 
 def test_a_locked_store_is_a_clear_message_and_loses_nothing(tmp_path, monkeypatch):
-    import inception_explorer.store as store_module
-
     path = tmp_path / "s.sqlite"
     Store(path).save_variant("kept", get_preset("googlenet"))
-    monkeypatch.setattr(store_module.Store, "_connect", lambda self: sqlite3.connect(self.path, timeout=0.2))
+    monkeypatch.setattr(Store, "busy_timeout", 0.2)
     holder = sqlite3.connect(path)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
     try:
@@ -76,16 +74,11 @@ def test_a_locked_store_is_a_clear_message_and_loses_nothing(tmp_path, monkeypat
 
 def test_a_read_only_store_is_a_clear_message(tmp_path, monkeypatch):
     """Root ignores file permissions, so the store is opened read-only the way SQLite itself does it."""
-    import inception_explorer.store as store_module
-
     path = tmp_path / "s.sqlite"
     Store(path).save_variant("kept", get_preset("googlenet"))
-    monkeypatch.setattr(
-        store_module.Store, "_connect", lambda self: sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-    )
-    store = Store.__new__(Store)
-    store.path = path
-    assert store.variant_names() == ["kept"]  # reading still works
+    monkeypatch.setattr(Store, "open_mode", "ro")
+    store = Store(path)  # opening a read-only store works ...
+    assert store.variant_names() == ["kept"]  # ... and so does reading
     with pytest.raises(StoreError, match="read-only; nothing was changed"):
         store.save_variant("new", get_preset("inception_v3"))
 
@@ -110,11 +103,12 @@ def test_no_user_input_is_ever_unpickled_or_evaluated():
 
 
 def test_workspaces_do_not_see_each_others_variants(tmp_path):
-    from inception_explorer.store import is_workspace_id, new_workspace_id
+    from inception_explorer.store import is_workspace_id
 
     store = Store(tmp_path / "s.sqlite")
-    alice, bob = new_workspace_id(), new_workspace_id()
+    alice, bob = store.new_workspace(), store.new_workspace()
     assert alice != bob and is_workspace_id(alice) and not is_workspace_id("short") and not is_workspace_id("../x" * 8)
+    assert not is_workspace_id("a" * 16 + "\n")  # a trailing newline is not part of an id
     store.save_variant("mine", get_preset("googlenet"), workspace=alice)
     store.save_variant("mine", get_preset("inception_v3"), workspace=bob)  # the same name, another workspace
     assert store.variant_names(alice) == ["mine"] and store.variant_names(bob) == ["mine"]
@@ -145,3 +139,121 @@ def test_a_store_from_before_workspaces_is_upgraded_in_place(tmp_path):
         db.execute("INSERT INTO variants VALUES (?, ?, 1, 2)", ("old one", get_preset("googlenet").canonical_json()))
     store = Store(path)
     assert store.variant_names() == ["old one"] and store.load_variant("old one").spec == get_preset("googlenet")
+
+
+# ---- workspaces are minted by the server --------------------------------------------------------------------------
+
+
+def test_only_minted_workspaces_exist_and_they_survive_a_restart(tmp_path):
+    from inception_explorer.store import new_workspace_id
+
+    path = tmp_path / "s.sqlite"
+    minted = Store(path).new_workspace()
+    again = Store(path)  # a server restart
+    assert again.has_workspace(minted) and again.has_workspace("")  # '' is the CLI's own workspace
+    chosen = "a" * 16  # well formed, but chosen by a client
+    assert not again.has_workspace(chosen) and not again.has_workspace("../../etc/passwd")
+    with pytest.raises(ValueError, match="not made by this server"):
+        again.save_variant("mine", get_preset("googlenet"), chosen)
+    with pytest.raises(ValueError, match="not made by this server"):
+        again.publish("mine", get_preset("googlenet"), chosen)
+    assert again.variant_names(chosen) == []
+    own = new_workspace_id()  # an id the server made itself while the store could not record it
+    assert again.new_workspace(own) == own and again.has_workspace(own)
+    with pytest.raises(ValueError, match="workspace id"):
+        again.new_workspace("short")
+
+
+def test_an_older_store_keeps_the_workspaces_it_already_has(tmp_path):
+    """A store from before minting: its variants' workspaces were handed out by the server of the time."""
+    path = tmp_path / "old.sqlite"
+    old = "old-workspace-from-before-0001"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE variants (workspace TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, spec_json TEXT NOT NULL, "
+            "created REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY (workspace, name))"
+        )
+        db.execute(
+            "CREATE TABLE published (token TEXT PRIMARY KEY, name TEXT NOT NULL, spec_json TEXT NOT NULL, "
+            "created REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO variants VALUES (?, 'v', ?, 1, 2)", (old, get_preset("googlenet").canonical_json()))
+        db.execute("INSERT INTO published VALUES ('tok', 'p', ?, 1)", (get_preset("googlenet").canonical_json(),))
+    store = Store(path)
+    assert store.has_workspace(old) and store.variant_names(old) == ["v"]
+    assert store.load_published("tok").name == "p"  # published copies gained a workspace column, kept their rows
+
+
+def test_a_workspace_keeps_at_most_the_settings_number_of_variants_and_published_copies(tmp_path, monkeypatch):
+    from inception_explorer import settings
+
+    monkeypatch.setenv(settings.MAX_VARIANTS_PER_WORKSPACE, "2")
+    monkeypatch.setenv(settings.MAX_PUBLISHED_PER_WORKSPACE, "1")
+    store = Store(tmp_path / "s.sqlite")
+    ws, other = store.new_workspace(), store.new_workspace()
+    store.save_variant("a", get_preset("googlenet"), ws)
+    store.save_variant("b", get_preset("googlenet"), ws)
+    with pytest.raises(ValueError, match=r"already keeps 2 variants, the most one may .*MAX_VARIANTS_PER_WORKSPACE"):
+        store.save_variant("c", get_preset("googlenet"), ws)
+    store.save_variant("a", get_preset("inception_v3"), ws)  # saving over one is still fine
+    store.save_variant("c", get_preset("googlenet"), other)  # and another workspace has its own allowance
+    assert sorted(store.variant_names(ws)) == ["a", "b"]
+    store.publish("p", get_preset("googlenet"), ws)
+    with pytest.raises(ValueError, match=r"already published 1 read-only copies.*MAX_PUBLISHED_PER_WORKSPACE"):
+        store.publish("q", get_preset("googlenet"), ws)
+    store.publish("q", get_preset("googlenet"), other)
+
+
+# ---- names ---------------------------------------------------------------------------------------------------------
+
+BIDI = [
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200e",
+    "\u200f",
+    "\u061c",
+]
+
+
+@pytest.mark.parametrize("ch", BIDI, ids=[f"U+{ord(c):04X}" for c in BIDI])
+def test_bidi_controls_are_refused_in_variant_published_and_spec_names(tmp_path, ch):
+    from inception_explorer.spec import check_name
+    from inception_explorer.store import BIDI_CONTROLS
+
+    assert ch in BIDI_CONTROLS
+    store = Store(tmp_path / "s.sqlite")
+    name = f"exam{ch}txt.exe"
+    with pytest.raises(ValueError, match=rf"bidirectional control characters \(U\+{ord(ch):04X}\)"):
+        store.save_variant(name, get_preset("googlenet"))
+    with pytest.raises(ValueError, match="bidirectional control characters"):
+        store.publish(name, get_preset("googlenet"))
+    with pytest.raises(
+        ValueError, match=rf"block name may not contain bidirectional control characters \(U\+{ord(ch):04X}"
+    ):
+        check_name(f"inc{ch}4a", "block name")
+    assert store.variant_names() == []
+
+
+def test_a_ten_kilobyte_name_is_refused_with_a_short_message(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    with pytest.raises(ValueError, match="1-64 printable characters") as refused:
+        store.save_variant("x" * 10_000, get_preset("googlenet"))
+    assert len(str(refused.value)) < 200
+    with pytest.raises(KeyError) as missing:
+        store.load_variant("y" * 10_000)
+    assert len(str(missing.value)) < 200
+
+
+def test_a_spec_name_with_a_trailing_newline_is_not_an_identifier():
+    from inception_explorer.spec import check_name
+
+    assert check_name("inception4a", "block name") == "inception4a"
+    with pytest.raises(ValueError, match="Python-style identifier"):
+        check_name("inception4a\n", "block name")

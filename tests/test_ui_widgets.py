@@ -32,6 +32,7 @@ def _texts(at):
 
 def test_pickers_show_labels_and_return_typed_choices(store_home):
     edited = get_preset("googlenet").with_input(160)
+    Store(store_home / "store.sqlite").new_workspace(WS)  # the script below sets it as this session's workspace
     Store(store_home / "store.sqlite").save_variant("preset googlenet", edited, WS)  # named like a preset's label
     at = AppTest.from_function(_pickers, default_timeout=120)
     at.run()

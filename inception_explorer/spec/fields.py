@@ -119,8 +119,14 @@ def _pair(value: Any, what: str, minimum: int, maximum: int) -> Pair:
 
 
 def check_name(value: str, what: str) -> str:
+    # Bidirectional controls make a name read in another order than it is stored: said so, not as "not an
+    # identifier" (store.BIDI_CONTROLS is the same set, for variant names).
+    controls = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    bidi = sorted({f"U+{ord(ch):04X}" for ch in value if ch in controls})
+    if bidi:
+        raise ValueError(f"{what} may not contain bidirectional control characters ({', '.join(bidi)})")
     if (
-        not _IDENTIFIER.match(value)
+        not _IDENTIFIER.fullmatch(value)
         or len(value) > MAX_NAME_LENGTH
         or keyword.iskeyword(value)
         or value.startswith("_")

@@ -2,10 +2,24 @@
 
 Pure functions, tested without a browser; widgets.py and the pages draw what they return. The totals rows of
 the Presets, Costs and Build pages sit side by side here, each worded as that page has always shown it.
+
+Everything a user typed (names of variants, stages, networks, files and published copies, and the messages that
+quote them) is text, never Markdown, HTML or a figure's markup. Streamlit renders captions, alerts, toasts,
+expander labels and progress texts as Markdown: a published copy named ``![p](http://host/x.png)`` would make
+every browser that shows it fetch that address, and ``[Log in here](http://...)`` would be a link. Plotly renders
+a subset of HTML in legend names, hover texts, subplot titles and category labels (``<a href=...>`` among it).
+Bidirectional controls (U+202E...) and other control characters would make a name read differently than it is
+stored. So ``md(value)`` is Markdown that shows ``value`` literally (``f"Saved **{md(name)}**."``),
+``figure_text(value)`` the same for a plotly label or hover text, and ``escape_figure_categories(fig)`` makes a
+figure's category values (stage names on an axis) text; control and bidi characters show as their escapes
+(``\\u202e``).
 """
 
 from __future__ import annotations
 
+import re
+import string
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,6 +30,82 @@ if TYPE_CHECKING:  # annotations only: this module imports neither torch nor pan
 
     from ..analysis.costs import CostReport, CrossCheck, Totals
     from ..spec import ModelSpec
+
+# ---- what a user typed, as text --------------------------------------------------------------------------
+
+#: The same bidirectional controls as ``store.BIDI_CONTROLS`` (which names refuse); shown as escapes wherever a name
+#: slipped in without that check (a stage's or a network's name).
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+# CommonMark lets a backslash escape any ASCII punctuation: escaping all of it leaves no Markdown (links, images,
+# emphasis, code, tables, headings, lists), no HTML, no math (``\$``) and none of Streamlit's directives
+# (``\:red\[``, ``\:material/...``).
+_PUNCTUATION = frozenset(string.punctuation)
+# GFM's bare links (``http://...``, ``www.x``, ``a@b.c``) are found in the text after parsing, escapes or not (the
+# browser made ``http\:\/\/host`` a link): an invisible word joiner breaks each pattern, and the text reads the same.
+_WORD_JOINER = "\u2060"
+_BARE_LINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+
+
+def visible(value: Any, keep_newlines: bool = False) -> str:
+    """``str(value)`` with control characters (newlines too, unless ``keep_newlines``), line and paragraph
+    separators and bidi controls as their escapes."""
+    out = []
+    for ch in str(value):
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def md(value: Any) -> str:
+    """``value`` as Markdown that renders exactly as the text it is: each line on a line of its own (a message
+    listing problems line by line), other control characters as escapes, no bare address made a link."""
+    text = _BARE_LINK.sub(_WORD_JOINER, visible(value, keep_newlines=True))
+    escaped = "".join("\\" + ch if ch in _PUNCTUATION else ch for ch in text)
+    return escaped.replace("\n", "  \n")
+
+
+def figure_text(value: Any) -> str:
+    """``value`` for a plotly label or hover text: ``&``, ``<`` and ``>`` as entities (which plotly shows as those
+    characters), control characters as escapes."""
+    return visible(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escaped(values: Any) -> Any:
+    if values is None or isinstance(values, str | bytes | dict):
+        return values
+    try:
+        items = list(values)
+    except TypeError:
+        return values
+    if not any(isinstance(v, str) for v in items):
+        return values
+    return [figure_text(v) if isinstance(v, str) else v for v in items]
+
+
+def escape_figure_categories(fig: Any) -> Any:
+    """Make the category values of ``fig`` (a plotly Figure: its traces' ``x`` / ``y`` and its axes'
+    ``categoryarray`` / ``ticktext``) text, in place; returns ``fig``. Names that are plain identifiers (block names)
+    do not change. Call it once, on a figure made from raw names."""
+    for trace in fig.data:
+        for attr in ("x", "y"):
+            if hasattr(trace, attr):
+                new = _escaped(getattr(trace, attr))
+                if new is not getattr(trace, attr):
+                    setattr(trace, attr, new)
+    layout = fig.layout.to_plotly_json()
+    for key in layout:
+        if key.startswith(("xaxis", "yaxis")):
+            axis = fig.layout[key]
+            for attr in ("categoryarray", "ticktext"):
+                new = _escaped(getattr(axis, attr, None))
+                if new is not getattr(axis, attr, None):
+                    setattr(axis, attr, new)
+    return fig
+
 
 SEVERITIES = ("violation", "warning", "info")
 FINDING_TABLE_COLUMNS = ["severity", "principle", "stage", "block", "rule", "value", "threshold", "message"]

@@ -13,13 +13,37 @@ from typing import Any
 import streamlit as st
 
 from ..spec.presets import Preset, list_presets
+from ..store import StoreError
 from . import cached
-from .choices import NetworkChoice
+from .choices import DRAFT, NetworkChoice, preset
+from .session import store_problem
 from .views import Metric
 
 
 def _label(choice: NetworkChoice) -> str:
     return choice.label
+
+
+def available_network_options() -> list[NetworkChoice]:
+    """``cached.network_options()``, or the presets alone when the store cannot be read (said once on the page)."""
+    try:
+        return cached.network_options()
+    except StoreError as exc:
+        store_problem(exc)
+        return [preset(p.name) for p in list_presets()]
+
+
+def available_network_choices(include_build: bool = False) -> dict[NetworkChoice, str]:
+    """``cached.network_choices(include_build)``, or the Build page's network and the presets alone when the store
+    cannot be read (said once on the page)."""
+    try:
+        return cached.network_choices(include_build=include_build)
+    except StoreError as exc:
+        store_problem(exc)
+        choices = {}
+        if include_build and cached.BUILD_VALID in st.session_state:
+            choices[DRAFT] = st.session_state[cached.BUILD_VALID]
+        return choices | {preset(p.name): cached.preset_json(p.name) for p in list_presets()}
 
 
 def pick_preset(key: str) -> Preset:
