@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import settings as _settings
 from .spec import MAX_NAME_LENGTH, ModelSpec
+from .spec.fields import BIDI_CONTROLS as _BIDI
 
 HOME_ENV = _settings.HOME
 
@@ -94,7 +95,7 @@ _WORKSPACE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 #: Bidirectional control characters (embeddings, overrides, isolates, marks): in a name they make it read in
 #: another order than it is stored (``spec.fields.check_name`` refuses the same ones).
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+BIDI_CONTROLS = frozenset(_BIDI)  # the spec's own set, for variant and published names
 
 
 def new_workspace_id() -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from inception_explorer.errors import SpecError
+from inception_explorer.spec import ModelSpec
 from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store
 from inception_explorer.ui.views import figure_text, md, visible
@@ -28,7 +30,7 @@ HOSTILE = {
     "html": f'<img src="{HOST}/x.png"> <b>bold</b> & co',
     "autolink": f"see {HOST}/x or www.example.com or a@example.com",
     "streamlit": ":red[alarm] :material/warning: $x^2$ `code`",
-    "bidi": "exam\u202etxt.exe",  # shown as its escape where a name may carry it (a stage's, a network's)
+    "bidi": "exam\u202etxt.exe",  # refused in every name; shown as its escape wherever text reaches a page
 }
 MARKUP = ("![", "](", "<img", "<b>", "<a ", "http://", "www.", ":red[", "$x")
 TEN_KB = "![p](http://127.0.0.1:9/x.png)" * 340  # about 10 KB
@@ -262,3 +264,24 @@ def test_the_probes_page_shows_a_runs_hostile_label_and_error_as_text(store_home
     for figure in _figures(at):
         for text in _figure_strings(figure):
             assert "<img" not in text and "<a " not in text, text
+
+
+@pytest.mark.parametrize("where", ["network", "stage"])
+def test_bidi_controls_are_refused_in_network_and_stage_names_too(where):
+    data = get_preset("googlenet").to_dict()
+    if where == "network":
+        data["name"] = "my \u202enet"
+    else:
+        data["stages"][0]["name"] = "stem\u2066x"
+    with pytest.raises(SpecError, match="bidirectional control characters"):
+        ModelSpec.from_dict(data)
+
+
+def test_a_data_folder_refusal_does_not_show_the_server_path(tmp_path, monkeypatch):
+    from inception_explorer.probes.data import DataError, resolve_under_root
+
+    root = tmp_path / "images"
+    root.mkdir()
+    with pytest.raises(DataError) as exc:
+        resolve_under_root("/etc", root)
+    assert str(root) not in str(exc.value) and "outside the data root" in str(exc.value)

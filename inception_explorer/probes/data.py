@@ -146,9 +146,9 @@ def resolve_under_root(path: str | Path, root: Path | None = None) -> Path:
     try:
         real = (candidate if candidate.is_absolute() else root / candidate).resolve()
         if not real.is_relative_to(root):
-            raise DataError(f"{_shown(text)} is outside the data root {root}; probes only read images under it")
+            raise DataError(f"{_shown(text)} is outside the data root; probes only read images under it")
         if not real.is_dir():
-            raise DataError(f"{_shown(text)} is not a folder under the data root {root}")
+            raise DataError(f"{_shown(text)} is not a folder under the data root")
     except (OSError, RuntimeError) as exc:
         raise _unreadable(text, exc) from None
     return real

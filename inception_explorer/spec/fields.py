@@ -118,13 +118,21 @@ def _pair(value: Any, what: str, minimum: int, maximum: int) -> Pair:
     return (out[0], out[1])
 
 
-def check_name(value: str, what: str) -> str:
-    # Bidirectional controls make a name read in another order than it is stored: said so, not as "not an
-    # identifier" (store.BIDI_CONTROLS is the same set, for variant names).
-    controls = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
-    bidi = sorted({f"U+{ord(ch):04X}" for ch in value if ch in controls})
+#: Bidirectional controls: they make a name read in another order than it is stored (the store refuses them in
+#: variant and published names too).
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def check_text(value: str, what: str) -> str:
+    """Free text a person typed (a network's or a stage's name): anything printable but bidirectional controls."""
+    bidi = sorted({f"U+{ord(ch):04X}" for ch in value if ch in BIDI_CONTROLS})
     if bidi:
         raise ValueError(f"{what} may not contain bidirectional control characters ({', '.join(bidi)})")
+    return value
+
+
+def check_name(value: str, what: str) -> str:
+    check_text(value, what)  # said so, not as "not an identifier"
     if (
         not _IDENTIFIER.fullmatch(value)
         or len(value) > MAX_NAME_LENGTH
@@ -165,6 +173,8 @@ Stride = Annotated[Pair, BeforeValidator(lambda v: _pair(v, "stride", 1, MAX_STR
 ConvPadding = Annotated[Pair | Literal["same"], BeforeValidator(_conv_padding)]
 PoolPadding = Annotated[Pair, BeforeValidator(_pool_padding)]
 Name = Annotated[str, AfterValidator(lambda v: check_name(v, "name"))]
+#: A network's or a stage's name: free text, but no bidirectional controls.
+Text = Annotated[str, AfterValidator(lambda v: check_text(v, "name"))]
 
 
 class _Data(BaseModel):

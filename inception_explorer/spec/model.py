@@ -22,6 +22,7 @@ from .fields import (
     MAX_STAGES,
     SCHEMA_VERSION,
     Pair,
+    Text,
     _Data,
     _IsWidth,
     _pair,
@@ -35,7 +36,7 @@ class StageSpec(_Data):
     """A named group of blocks; by convention one stage per grid size, so that a stage's output is one row of
     the papers' tables."""
 
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: Text = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     blocks: tuple[BlockSpec, ...] = Field(min_length=1, max_length=MAX_BLOCKS_PER_STAGE)
 
 
@@ -43,7 +44,7 @@ class ModelSpec(_Data):
     """A whole network: input, stages of blocks, main head, auxiliary heads, and the batch-norm switch."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: Text = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     description: str = Field("", max_length=4000)
     in_channels: int = Field(3, strict=True, ge=1, le=64)
     input_size: Pair = (224, 224)
