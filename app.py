@@ -14,11 +14,13 @@ After that first run Streamlit uses this navigation alone and the aliases are ne
 
 import streamlit as st
 
+from inception_explorer.ui.current import follow_url
 from inception_explorer.ui.session import workspace
 
 st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", layout="wide")
 st.session_state.setdefault("presets.selected", "googlenet")
 workspace()  # this session's workspace, carried in the URL (?ws=...): saved variants and probe runs live there
+follow_url()  # the network every page opens on, named in the URL (?net=..., ?variant=..., ?published=...)
 
 page = st.navigation(
     [

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import settings as _settings
-from .spec import MAX_NAME_LENGTH, ModelSpec
+from .spec import MAX_NAME_LENGTH, MAX_SPEC_BYTES, ModelSpec
 from .spec.fields import BIDI_CONTROLS as _BIDI
 
 HOME_ENV = _settings.HOME
@@ -80,6 +80,16 @@ CREATE TABLE IF NOT EXISTS metrics (
     accuracy REAL NOT NULL,            -- training accuracy of the batch
     step_time REAL NOT NULL,           -- seconds
     PRIMARY KEY (run_id, step)
+);
+-- The Build page's unsaved network, one per workspace, so that a reload keeps it: the draft as edited (maybe
+-- invalid), its last valid network, and where it was loaded from (a kind and a name, as ui/choices.py has them).
+CREATE TABLE IF NOT EXISTS drafts (
+    workspace TEXT PRIMARY KEY,
+    draft_json TEXT NOT NULL,
+    valid_json TEXT NOT NULL,
+    source_kind TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS device_rates (
     device_name TEXT NOT NULL,
@@ -140,6 +150,16 @@ class StoreError(RuntimeError):
 
 def default_path() -> Path:
     return _settings.settings().home / "store.sqlite"
+
+
+@dataclass(frozen=True)
+class DraftRecord:
+    """A workspace's unsaved Build network as stored: texts, unparsed (the page checks them as it opens them)."""
+
+    draft_json: str
+    valid_json: str
+    source_kind: str
+    source_name: str
 
 
 @dataclass(frozen=True)
@@ -354,6 +374,31 @@ class Store:
 
     def delete_variant(self, name: str, workspace: str = "") -> None:
         self.query("DELETE FROM variants WHERE workspace = ? AND name = ?", (workspace, name))
+
+    # ---- the Build page's unsaved network ------------------------------------------------------------------------
+
+    def save_draft(self, workspace: str, draft: DraftRecord) -> None:
+        """Keep (or replace) the unsaved network of ``workspace`` (one this server minted); each text at most
+        ``MAX_SPEC_BYTES``, as an upload."""
+        for text in (draft.draft_json, draft.valid_json):
+            if len(text.encode()) > MAX_SPEC_BYTES:
+                raise ValueError(f"not kept: a draft is at most {MAX_SPEC_BYTES:,} bytes of JSON")
+        with self.transaction(immediate=True) as db:
+            self._check_workspace(db, workspace)
+            db.execute(
+                "INSERT INTO drafts(workspace, draft_json, valid_json, source_kind, source_name, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(workspace) DO UPDATE SET draft_json = excluded.draft_json, "
+                "valid_json = excluded.valid_json, source_kind = excluded.source_kind, "
+                "source_name = excluded.source_name, updated = excluded.updated",
+                (workspace, draft.draft_json, draft.valid_json, draft.source_kind, draft.source_name, time.time()),
+            )
+
+    def load_draft(self, workspace: str) -> DraftRecord | None:
+        """The unsaved network kept for ``workspace``, or None."""
+        rows = self.query(
+            "SELECT draft_json, valid_json, source_kind, source_name FROM drafts WHERE workspace = ?", (workspace,)
+        )
+        return DraftRecord(*rows[0]) if rows else None
 
     # ---- published, read-only variants -------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from inception_explorer.spec import BLOCK_KINDS, ModelSpec
 from inception_explorer.spec.validation import load_spec
 from inception_explorer.store import StoreError
 from inception_explorer.ui.cached import (
-    BUILD_VALID,
     block_diagram,
     cost_report,
     module_names,
@@ -23,20 +22,36 @@ from inception_explorer.ui.cached import (
     preset_json,
     store,
 )
+from inception_explorer.ui.choices import DRAFT as BUILD_NETWORK
 from inception_explorer.ui.choices import NetworkChoice, preset, variant
+from inception_explorer.ui.current import (
+    BUILD_DRAFT,
+    BUILD_HISTORY,
+    BUILD_SOURCE,
+    BUILD_VALID,
+    keep_draft,
+    remember_published,
+    restore_draft,
+    set_current,
+    take_link,
+)
 from inception_explorer.ui.session import store_problem
 from inception_explorer.ui.views import edit_metrics, md
 from inception_explorer.ui.widgets import available_network_options, metric_row, pick_network
 
 # session state: the draft (JSON), the last valid network (JSON), undo history, and where the draft came from
-DRAFT, VALID, HISTORY, SOURCE = "build.draft", BUILD_VALID, "build.history", "build.source"
+DRAFT, VALID, HISTORY, SOURCE = BUILD_DRAFT, BUILD_VALID, BUILD_HISTORY, BUILD_SOURCE
 
 
-def load(spec_json: str, source: NetworkChoice) -> None:
+def load(spec_json: str, source: NetworkChoice, current: NetworkChoice | None = BUILD_NETWORK) -> None:
+    """Open ``spec_json`` (from ``source``) in the editor; it is then the session's current network as ``current``
+    (this page's network by default; what a link named, for a link; unchanged when None)."""
     st.session_state[DRAFT] = spec_json
     st.session_state[VALID] = spec_json
     st.session_state[SOURCE] = source
     st.session_state[HISTORY] = []
+    if current is not None:
+        set_current(current)
 
 
 def apply(edit, *args) -> None:
@@ -51,6 +66,7 @@ def apply(edit, *args) -> None:
     history.push(draft)
     st.session_state[HISTORY] = history.to_list()
     st.session_state[DRAFT] = json.dumps(new)
+    set_current(BUILD_NETWORK)  # an edit makes this page's network the one every page shows
 
 
 # Edits run as widget callbacks, before the script: the page then runs once, with the edit made (an edit at the
@@ -69,6 +85,7 @@ def undo() -> None:
     history = editing.UndoHistory.from_list(st.session_state[HISTORY])
     st.session_state[DRAFT] = json.dumps(history.undo())
     st.session_state[HISTORY] = history.to_list()
+    set_current(BUILD_NETWORK)
 
 
 def convert(si: int, bi: int, block: dict) -> None:
@@ -78,34 +95,25 @@ def convert(si: int, bi: int, block: dict) -> None:
     st.session_state["build.message"] = ("info", f"Converted to {target}. " + "; ".join(notes))
 
 
-# ---- where the draft comes from: the URL, a saved variant, or a preset --------------------------------------
+# ---- where the draft comes from: a link, this session's (or, after a reload, the store's) draft, or a preset --
 WS = st.session_state["workspace"]  # app.py sets it (session.workspace) before any page runs
-published = st.query_params.get("published")
-if published and st.session_state.get("build.published") != published:
-    # An instructor's read-only link: open a copy; saving it puts it in this session's own workspace.
-    st.session_state["build.published"] = published
+link = take_link()  # a ?variant= or ?published= link just followed: it opens, whatever the draft was (current.py)
+if link is not None:
+    param, value = link
     try:
-        record = store().load_published(published)
+        record = store().load_published(value) if param == "published" else store().load_variant(value, WS)
     except StoreError as exc:
         store_problem(exc)
     except (KeyError, SpecError) as exc:
-        st.warning(md(f"Could not open the published variant in the link: {exc}"))
+        what = "published variant" if param == "published" else "variant"
+        st.warning(md(f"Could not open the {what} in the link: {exc}"))
     else:
-        load(record.spec.canonical_json(), NetworkChoice("published", record.name))
+        # An instructor's read-only link opens a copy; saving it puts it in this session's own workspace.
+        opened = remember_published(record.name, value) if param == "published" else variant(record.name)
+        load(record.spec.canonical_json(), opened, current=opened)
+restore_draft()
 if DRAFT not in st.session_state:
-    wanted = st.query_params.get("variant")
-    try:
-        record = store().load_variant(wanted, WS) if wanted else None
-    except StoreError as exc:
-        store_problem(exc)
-        record = None
-    except (KeyError, SpecError) as exc:
-        st.warning(md(f"Could not open the variant in the link: {exc}"))
-        record = None
-    if record is not None:
-        load(record.spec.canonical_json(), variant(record.name))
-    else:
-        load(preset_json("googlenet"), preset("googlenet"))
+    load(preset_json("googlenet"), preset("googlenet"), current=None)
 
 st.title("Build")
 with st.container(border=True):
@@ -125,8 +133,6 @@ with st.container(border=True):
         except (KeyError, SpecError) as exc:
             st.warning(md(f"Could not open {choice.label}: {exc}"))
         else:
-            for key in ("variant", "published"):
-                st.query_params.pop(key, None)
             st.rerun()
 
 draft = json.loads(st.session_state[DRAFT])
@@ -134,6 +140,7 @@ spec, problems = editing.try_spec(draft)
 if spec is not None:
     st.session_state[VALID] = spec.canonical_json()
 valid_json = st.session_state[VALID]
+keep_draft()  # in the store for this workspace: a reload brings it back
 report = cost_report(valid_json)
 source = st.session_state[SOURCE]
 base = cost_report(preset_json(source.name)).totals if source.kind == "preset" else None  # the deltas' reference
@@ -268,8 +275,7 @@ with keep[0]:
             st.error(md(exc))
         else:
             st.session_state[SOURCE] = variant(name.strip())
-            st.query_params.pop("published", None)
-            st.query_params["variant"] = name.strip()
+            set_current(variant(name.strip()))  # the address (?variant=NAME) reopens it
             st.success(
                 f"Saved **{md(name.strip())}** in your workspace. This page's address reopens it; whoever you "
                 f"give that address shares your workspace."

@@ -2,31 +2,24 @@
 
 import streamlit as st
 
-from inception_explorer.errors import SpecError
-from inception_explorer.store import StoreError
 from inception_explorer.ui.cached import (
     compare_representation_figure,
     compare_stage_share_figure,
     spec_diff,
 )
 from inception_explorer.ui.choices import preset
-from inception_explorer.ui.session import store_problem
-from inception_explorer.ui.views import escape_figure_categories, figure_text, md
-from inception_explorer.ui.widgets import available_network_choices, pick_network, pick_networks, totals_table
+from inception_explorer.ui.views import escape_figure_categories, figure_text
+from inception_explorer.ui.widgets import current_networks, network_spec, pick_from_to, totals_table
 
 st.title("Compare")
-choices = available_network_choices()
-picked = pick_networks(
-    "Networks", choices, default=[preset("googlenet"), preset("inception_v3")], key="compare.picked", max_selections=6
+picked, choices = current_networks(
+    "Networks", key="compare.picked", others=[preset("googlenet"), preset("inception_v3")], max_selections=6
 )
 specs = {}  # label -> spec JSON of each picked network that opens (a saved variant is read here)
 for choice in picked:
-    try:
-        specs[choice.label] = choices[choice]
-    except StoreError as exc:
-        store_problem(exc)
-    except (KeyError, SpecError) as exc:
-        st.warning(md(f"{choice.label} is left out: it no longer opens ({exc})."))
+    spec_json = network_spec(choice, choices, message="{label} is left out: it no longer opens ({exc}).")
+    if spec_json is not None:
+        specs[choice.label] = spec_json
 picked = [choice for choice in picked if choice.label in specs]
 if len(picked) < 2:
     st.info("Pick at least two networks.")
@@ -39,9 +32,7 @@ st.plotly_chart(compare_representation_figure(shown), width="stretch")
 st.plotly_chart(escape_figure_categories(compare_stage_share_figure(shown)), width="stretch")
 
 st.subheader("What changed")
-base, other = st.columns(2)
-a = pick_network("From", picked, index=0, key="compare.a", container=base)
-b = pick_network("To", picked, index=1, key="compare.b", container=other)
+a, b = pick_from_to(picked, st.columns(2), keys=("compare.a", "compare.b"))
 diff = spec_diff(specs[a.label], specs[b.label])
 if diff.empty:
     st.success("Same blocks, same settings.")

@@ -11,7 +11,7 @@ from inception_explorer.ui.cached import (
     stage_share_figure,
 )
 from inception_explorer.ui.views import cost_metrics, cross_check_rows
-from inception_explorer.ui.widgets import metric_row, pick_preset
+from inception_explorer.ui.widgets import current_network, metric_row
 
 st.title("Costs")
 st.caption(
@@ -20,8 +20,10 @@ st.caption(
     "apart."
 )
 
-name = pick_preset("costs.preset").name
-spec_json = preset_json(name)
+opened = current_network(key="costs.network")
+if opened is None:
+    st.stop()
+spec_json = opened[1]
 report = cost_report(spec_json)
 t = report.totals
 
@@ -66,7 +68,7 @@ with tab_check:
         "All three agree." if check.agrees else "The counters disagree: see the rows above."
     )
 
-if name == "googlenet":
+if spec_json == preset_json("googlenet"):
     st.subheader("Beside [G] Table 1")
     st.markdown(
         "Table 1 prints **params** as weights without biases in units of 1024 and **ops** as "

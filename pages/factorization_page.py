@@ -9,9 +9,8 @@ from inception_explorer.nn.devices import device_name, resolve_device
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
 from inception_explorer.ui.cached import cost_report, factorization_table, store
-from inception_explorer.ui.session import store_problem
 from inception_explorer.ui.views import conversion_summary, factorization_candidates, mac_change, md
-from inception_explorer.ui.widgets import available_network_choices, pick_network, totals_table
+from inception_explorer.ui.widgets import current_network, totals_table
 
 st.title("Factorization lab")
 st.caption(
@@ -80,22 +79,16 @@ st.caption(
     "[R] Fig. 5 (the 5x5 branch becomes two 3x3), or any module to Fig. 6 (n x n becomes 1 x n + n x 1). The "
     "counts before and after come from fvcore; save the result to open it on the Build page or probe it."
 )
-choices = available_network_choices(include_build=True)
 TARGETS = {"5x5 → two 3x3 ([R] Fig. 5)": "inception_fig5", "n x n → 1 x n + n x 1 ([R] Fig. 6)": "inception_fig6"}
 a1, a2, a3 = st.columns([2, 2, 1])
-choice = pick_network("Network", choices, key="fact.apply.network", container=a1)
+opened = current_network(key="fact.apply.network", container=a1)
 target = TARGETS[a2.radio("Factorize", list(TARGETS), key="fact.apply.target")]
 fig6_n = (
     a3.number_input("n", 2, 15, 7 if int(n) < 2 else int(n), key="fact.apply.n") if target == "inception_fig6" else None
 )
-try:
-    spec = ModelSpec.from_json(choices[choice])  # a saved variant is read here
-except StoreError as exc:
-    store_problem(exc)
+if opened is None:
     st.stop()
-except (KeyError, SpecError) as exc:
-    st.warning(md(f"{choice.label} no longer opens: {exc}"))
-    st.stop()
+choice, spec = opened[0], ModelSpec.from_json(opened[1])
 candidates, defaults = factorization_candidates(spec, target)
 picked = st.multiselect(
     "Blocks to convert", candidates, default=defaults, key=f"fact.apply.blocks.{choice.label}.{target}"

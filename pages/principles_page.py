@@ -6,13 +6,12 @@ from inception_explorer.analysis.findings import PRINCIPLE_TITLES
 from inception_explorer.ui.cached import (
     block_diagram,
     module_names,
-    preset_json,
     principle_findings,
     representation_figure,
     stage_share_figure,
 )
 from inception_explorer.ui.views import FINDING_TABLE_COLUMNS, finding_metrics
-from inception_explorer.ui.widgets import metric_row, pick_preset
+from inception_explorer.ui.widgets import current_network, metric_row
 
 st.title("Design principles")
 st.caption(
@@ -21,7 +20,10 @@ st.caption(
     "lower-dimensional embeddings; (4) balance the width and depth of the network."
 )
 
-spec_json = preset_json(pick_preset("principles.preset").name)
+opened = current_network(key="principles.network")
+if opened is None:
+    st.stop()
+spec_json = opened[1]
 findings = principle_findings(spec_json)
 metric_row(finding_metrics(findings))
 

@@ -28,7 +28,7 @@ from inception_explorer.ui.cached import store
 from inception_explorer.ui.choices import preset
 from inception_explorer.ui.session import store_problem
 from inception_explorer.ui.views import figure_text, md
-from inception_explorer.ui.widgets import available_network_choices, pick_networks
+from inception_explorer.ui.widgets import current_networks, network_spec
 
 RECIPES = {
     "[R] Rethinking: RMSProp, label smoothing 0.1, clipping 2.0": RETHINKING_RECIPE,
@@ -59,14 +59,11 @@ except StoreError as exc:
     store_problem(exc)
     st.stop()
 
-choices = available_network_choices(include_build=True)
-
 with st.expander("New probe", expanded=not has_runs):
-    picked = pick_networks(
+    picked, choices = current_networks(
         "Networks (one probe each, same settings)",
-        choices,
-        default=[preset("googlenet"), preset("inception_v2")],
         key="probes.picked",
+        others=[preset("googlenet"), preset("inception_v2")],
     )
     c1, c2, c3, c4 = st.columns(4)
     steps = c1.number_input("Steps", 1, 100_000, 200, key="probes.steps")
@@ -177,8 +174,11 @@ if go:
     if config is not None and not picked:
         st.warning("Pick at least one network.")
     for choice in picked if config is not None else []:
+        spec_json = network_spec(choice, choices, message="{label} was not queued: it no longer opens ({exc}).")
+        if spec_json is None:
+            continue
         try:
-            run = submit(store(), ModelSpec.from_json(choices[choice]), config, label=choice.name, workspace=WS)
+            run = submit(store(), ModelSpec.from_json(spec_json), config, label=choice.name, workspace=WS)
             st.toast(md(f"{run.label}: {run.status}"))
         except (QueueFull, StoreError) as exc:
             st.error(f"**{md(choice.label)}** was not queued: {md(exc)}")

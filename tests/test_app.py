@@ -36,11 +36,11 @@ def test_principles_page_flags_the_naive_modules():
     at = _app()
     at.switch_page("pages/principles_page.py").run()
     assert not at.exception, at.exception
-    at.selectbox(key="principles.preset").select("googlenet_naive").run()
+    at.selectbox(key="principles.network").select("preset googlenet_naive").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Violations"]) >= 9  # principle 3 at every one of the nine naive modules
-    at.selectbox(key="principles.preset").select("inception_v3").run()
+    at.selectbox(key="principles.network").select("preset inception_v3").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Violations"] == "0"
 
@@ -55,7 +55,7 @@ def test_costs_page_reconciles_and_shows_table1_beside_googlenet():
     frames = [df.value for df in at.dataframe]
     table1 = next(f for f in frames if "ops (paper, M)" in f.columns)
     assert set(table1.loc[table1["ops match"] == "no", "row"]) == {"convolution 7x7/2", "inception (5a)"}
-    at.selectbox(key="costs.preset").select("inception_v3").run()
+    at.selectbox(key="costs.network").select("preset inception_v3").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["MACs"] == "5.731 G"

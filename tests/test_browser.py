@@ -308,3 +308,30 @@ def test_a_published_copy_named_like_an_image_fetches_nothing(fresh_server, brow
     assert not fetched, fetched
     assert any(url.startswith(fresh_server) for url in requests)  # the listener did see the page's own requests
     page.close()
+
+
+def test_a_reload_keeps_the_unsaved_build_network_on_every_page(server, browser):
+    from inception_explorer.analysis.costs import count
+
+    macs = count(get_preset("googlenet")).totals.macs - 5_970_944  # inception4c's 5x5 branch 64 -> 32 filters
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{server}/build")
+    page.get_by_text("Stages and blocks").wait_for(timeout=60_000)
+    _choose_stage_2(page)
+    _choose(page, "Block", "inception4c · inception_v1")
+    field = page.get_by_label("ch5x5", exact=True)
+    field.fill("32")
+    field.press("Tab")
+    page.get_by_role("button", name="Apply").first.click()
+    page.get_by_text("-6.0 M").wait_for(timeout=30_000)
+    page.wait_for_url("**net=draft**", timeout=30_000)  # the address names the unsaved network
+    page.reload()  # a new session: only the address and the store are left
+    page.get_by_text("Stages and blocks").wait_for(timeout=60_000)
+    page.get_by_text("-6.0 M").wait_for(timeout=30_000)  # the edit is still there, against its preset
+    page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Costs").click()
+    page.get_by_text("the network on the Build page").first.wait_for(timeout=60_000)
+    page.get_by_text(f"Exactly {macs:,} MACs").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "costs-draft-after-reload-1280.png"))
+    page.close()

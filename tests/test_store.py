@@ -257,3 +257,25 @@ def test_a_spec_name_with_a_trailing_newline_is_not_an_identifier():
     assert check_name("inception4a", "block name") == "inception4a"
     with pytest.raises(ValueError, match="Python-style identifier"):
         check_name("inception4a\n", "block name")
+
+
+def test_a_workspaces_unsaved_draft_is_kept_replaced_and_private(tmp_path):
+    from inception_explorer.spec import MAX_SPEC_BYTES
+    from inception_explorer.store import DraftRecord
+
+    store = Store(tmp_path / "s.sqlite")
+    alice, bob = store.new_workspace(), store.new_workspace()
+    valid = get_preset("googlenet").canonical_json()
+    first = DraftRecord('{"name": "half-edited"}', valid, "preset", "googlenet")
+    store.save_draft(alice, first)
+    assert Store(tmp_path / "s.sqlite").load_draft(alice) == first  # a new Store on the file: a server restart
+    assert store.load_draft(bob) is None
+    second = DraftRecord(valid, valid, "variant", "narrow 4c")
+    store.save_draft(alice, second)
+    assert store.load_draft(alice) == second  # one per workspace, the last kept
+    assert store.query("SELECT COUNT(*) FROM drafts") == [(1,)]
+    with pytest.raises(ValueError, match="not made by this server"):
+        store.save_draft("a-client-chosen-id-000", first)
+    with pytest.raises(ValueError, match="at most"):
+        store.save_draft(bob, DraftRecord(" " * (MAX_SPEC_BYTES + 1), valid, "preset", "googlenet"))
+    assert store.load_draft(bob) is None

@@ -40,7 +40,7 @@ PAGES = {
     "factorization": "pages/factorization_page.py",
     "probes": "pages/probes_page.py",
 }
-NEEDS_NO_STORE = {"presets", "costs", "principles"}
+NEEDS_NO_STORE = {"presets"}  # Costs and Principles list the saved variants too (issue 15 §1)
 GARBAGE = bytes(range(256)) * 64
 
 

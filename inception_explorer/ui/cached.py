@@ -21,6 +21,7 @@ from ..spec import ModelSpec
 from ..spec.presets import get_preset, list_presets
 from ..spec.validation import load_spec
 from .choices import DRAFT, NetworkChoice, preset, variant
+from .current import BUILD_VALID  # session state: the last valid network of the Build page, as canonical JSON
 
 #: The most entries a cache keyed by one spec keeps ...
 ENTRIES = 256
@@ -173,11 +174,19 @@ def compare_stage_share_figure(specs: dict[str, str]):
 @st.cache_data(show_spinner=False, max_entries=ENTRIES, ttl=TTL, max_size=MAX_SIZE)
 def spec_diff(from_json: str, to_json: str) -> pd.DataFrame:
     from ..analysis.compare import diff_specs
+    from .views import stage_renames
 
-    return diff_specs(ModelSpec.from_json(from_json), ModelSpec.from_json(to_json))
+    a, b = ModelSpec.from_json(from_json), ModelSpec.from_json(to_json)
+    diff = diff_specs(a, b)
+    renames = pd.DataFrame(stage_renames(a, b), columns=list(diff.columns))
+    return pd.concat([renames, diff], ignore_index=True) if len(renames) else diff
 
 
-BUILD_VALID = "build.valid"  # session state: the last valid network of the Build page, as canonical JSON
+@st.cache_data(show_spinner=False, max_entries=FEW_ENTRIES, ttl=TTL, max_size=MAX_SIZE)
+def published_json(token: str) -> str:
+    """The canonical spec JSON of a published copy (which never changes): ``KeyError`` if there is none under
+    ``token``, ``SpecError`` if it no longer opens, ``StoreError`` if the store cannot be read; never cached."""
+    return load_spec(store().load_published(token).spec.canonical_json()).canonical_json()
 
 
 def network_options() -> list[NetworkChoice]:

@@ -120,6 +120,14 @@ class Metric:
     delta: str | None = None
     delta_color: Literal["normal", "inverse", "off"] = "normal"
     help: str | None = None
+    delta_arrow: Literal["auto", "up", "down", "off"] = "auto"
+
+
+def _delta(change: int | float, text: str, color: Literal["normal", "inverse"]) -> dict[str, Any]:
+    """A metric's delta: no change is shown without an arrow and in grey, never as a (red) rise."""
+    if change == 0:
+        return {"delta": text, "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": text, "delta_color": color}
 
 
 def _giga(macs: int) -> str:
@@ -154,22 +162,23 @@ def edit_metrics(report: CostReport, base: Totals | None = None) -> list[Metric]
     """The Build page's row: size and cost of the network under edit, with the change from ``base`` (the preset it
     was loaded from, if any; fewer is shown green), and the feature map its last block hands the classifier."""
     t = report.totals
+    params = _delta(t.params - base.params, f"{t.params - base.params:+,}", "inverse") if base is not None else {}
+    macs = _delta(t.macs - base.macs, f"{(t.macs - base.macs) / 1e6:+,.1f} M", "inverse") if base is not None else {}
     return [
-        Metric(
-            "Parameters",
-            f"{t.params:,}",
-            delta=f"{t.params - base.params:+,}" if base is not None else None,
-            delta_color="inverse",
-        ),
-        Metric(
-            "MACs",
-            _giga(t.macs),
-            delta=f"{(t.macs - base.macs) / 1e6:+,.1f} M" if base is not None else None,
-            delta_color="inverse",
-            help=f"{t.macs:,} multiply-adds per image (eval)",
-        ),
+        Metric("Parameters", f"{t.params:,}", **params),
+        Metric("MACs", _giga(t.macs), help=f"{t.macs:,} multiply-adds per image (eval)", **macs),
         Metric("Aux heads' parameters", f"{t.aux_params:,}"),
         Metric("Output", head_input(report)),
+    ]
+
+
+def stage_renames(a: ModelSpec, b: ModelSpec) -> list[dict[str, str]]:
+    """Compare's "What changed" rows for the stages renamed from ``a`` to ``b`` (matched by position: stage 2 of
+    both), before the block rows (which match blocks by name)."""
+    return [
+        {"block": f"(stage {i})", "change": "renamed", "details": f"{sa.name} -> {sb.name}"}
+        for i, (sa, sb) in enumerate(zip(a.stages, b.stages, strict=False))
+        if sa.name != sb.name
     ]
 
 
