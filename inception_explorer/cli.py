@@ -1,5 +1,6 @@
 """``python -m inception_explorer``: list presets, count a network, check it against the design principles, export a
-spec, fit it to a budget of multiply-adds, show [R] Table 3's cost ladder, run and list training probes.
+spec, fit it to a budget of multiply-adds, show [R] Table 3's cost ladder, profile it on a device, run and list
+training probes.
 
 Bad input (an unknown preset, a file that is not a spec, a spec that cannot work) prints one clear message on
 stderr and exits with status 2, never a traceback.
@@ -197,6 +198,15 @@ def cmd_ladder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .analysis.profile import profile
+
+    spec = read_source(args.source, args.input, args.classes)
+    report = profile(spec, batch=args.batch, device=args.device, repeats=args.repeats, threads=args.threads)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    return 0
+
+
 def _probe_config(args: argparse.Namespace, spec: ModelSpec):
     from .probes import ProbeConfig, default_recipe
 
@@ -375,6 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     p.set_defaults(func=cmd_ladder)
 
+    p = sub.add_parser("profile", help="time, memory and MACs/s of every block on a device (analysis/profile.py)")
+    add_source(p)
+    p.add_argument("--batch", type=bounded_int(1, 1024), default=1, help="images per batch (1-1,024)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--repeats", type=bounded_int(1, 1000), default=5, help="timed calls per median (1-1,000)")
+    p.add_argument("--threads", type=bounded_int(1, 256), help="CPU threads (default: all cores but one)")
+    p.add_argument("--json", action="store_true", help="print JSON: blocks, total, device, yardsticks")
+    p.set_defaults(func=cmd_profile)
+    _one_line_errors(p)
     p = sub.add_parser("probe", help="train a short probe in a background worker and follow it (Ctrl-C cancels)")
     p.add_argument("source", help="a preset name or a spec .json file")
     p.add_argument("--steps", type=int, default=200)

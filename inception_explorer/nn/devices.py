@@ -56,22 +56,37 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 7, warmup: int = 2) -> float:
+def median_seconds(
+    fn: Callable[..., object],
+    device: torch.device,
+    repeats: int = 7,
+    warmup: int = 2,
+    setup: Callable[[], object] | None = None,
+) -> float:
     """Median wall time of ``fn()`` in seconds: ``warmup`` untimed calls, then ``repeats`` timed ones.
 
     The device is synchronized after the warm-up and after each timed call, before the clock is read, so that on
-    CUDA a timed call includes the kernels it queued (a no-op on a CPU). Every timing in the package goes
-    through here: the factorization lab's option timings and ``measure_matmul_rate``.
+    CUDA a timed call includes the kernels it queued (a no-op on a CPU). With ``setup``, each call (warm-up ones
+    too) is ``fn(setup())``: ``setup`` runs untimed before it and the device is synchronized before the clock
+    starts (how a backward pass is timed alone, each on the graph of a fresh, untimed forward). Every timing in
+    the package goes through here: the factorization lab's option timings, ``analysis.profile``,
+    ``measure_matmul_rate`` and ``measure_memory_bandwidth``.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     for _ in range(warmup):
-        fn()
+        fn() if setup is None else fn(setup())
     synchronize(device)
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
+        if setup is None:
+            start = time.perf_counter()
+            fn()
+        else:
+            arg = setup()
+            synchronize(device)
+            start = time.perf_counter()
+            fn(arg)
         synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -84,3 +99,21 @@ def measure_matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     return n**3 / median_seconds(lambda: a @ b, device, repeats=repeats, warmup=2)
+
+
+#: Bytes of the tensor ``measure_memory_bandwidth`` copies: the copy's source and destination together are past any
+#: cache (this repository's CPU has a 300 MiB L3, an H200 a 60 MiB L2), so that the copy streams through memory.
+BANDWIDTH_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
+
+
+def measure_memory_bandwidth(device: torch.device, repeats: int = 5, nbytes: int | None = None) -> float:
+    """The device's memory bandwidth in bytes per second: a copy of a large float32 tensor into another
+    (``BANDWIDTH_BYTES``: 256 MiB on a CPU, 1 GiB on a GPU), counted as the bytes read plus the bytes written
+    (2 x ``nbytes``), over the median of ``repeats`` copies after one warm-up (which also maps the destination's
+    pages). On a CPU it uses torch's threads (``torch.get_num_threads()``), as the networks do. The yardstick for
+    a layer that moves more bytes than it computes (a low arithmetic intensity)."""
+    nbytes = nbytes or BANDWIDTH_BYTES["cuda" if device.type == "cuda" else "cpu"]
+    n = max(1, nbytes // 4)
+    src = torch.ones(n, device=device)  # written, so that its pages exist (untouched pages all read one zero page)
+    dst = torch.empty_like(src)
+    return 2 * n * 4 / median_seconds(lambda: dst.copy_(src), device, repeats=repeats, warmup=1)
