@@ -18,7 +18,8 @@ it uses):
   and its forward-time ratio (it must measure slower).
 
 Each figure is the median of ``--rounds`` rounds (profile, wide profile, bare loop), with the lowest and highest,
-so that a noisy stretch of a shared machine shows as spread. Each preset's first profile is also timed whole
+so that a noisy stretch of a shared machine shows as spread; the overhead also as the fastest profiled forward over
+the fastest bare loop (the rounds least disturbed by other work). Each preset's first profile is also timed whole
 (``profile()`` wall time: MAC count, yardsticks, build and every measurement).
 """
 
@@ -74,7 +75,7 @@ def main() -> None:
         modules = [b.name for _, _, _, b in spec.iter_blocks() if b.is_module]
         target = modules[len(modules) // 2]
         wide = widened(spec, target)
-        overheads, ratios, time_x, wall = [], [], [], None
+        overheads, profiled, bares, ratios, time_x, wall = [], [], [], [], [], None
         for _ in range(args.rounds):
             start = time.perf_counter()
             report = profile(spec, device=args.device, repeats=args.repeats, warmup=warmup)
@@ -85,13 +86,16 @@ def main() -> None:
             bare_ms = bare_forward_ms(spec, device, args.repeats, warmup)
             torch.set_num_threads(before)
             overheads.append(report.total.forward_ms / bare_ms)
+            profiled.append(report.total.forward_ms)
+            bares.append(bare_ms)
             ratios.append(report.total.block_forward_ratio)
             a, b = (r.blocks.set_index("name").loc[target] for r in (report, wide_report))
             time_x.append(b["forward_ms"] / a["forward_ms"])
         macs_x = b["macs"] / a["macs"]
         print(
             f"{name:<22} first profile {wall:5.1f}s  forward {report.total.forward_ms:7.2f} ms, profiled / bare "
-            f"{statistics.median(overheads) - 1:+.1%} [{min(overheads) - 1:+.1%} to {max(overheads) - 1:+.1%}]  "
+            f"{statistics.median(overheads) - 1:+.1%} [{min(overheads) - 1:+.1%} to {max(overheads) - 1:+.1%}], "
+            f"fastest rounds {min(profiled) / min(bares) - 1:+.1%}  "
             f"blocks/whole {statistics.median(ratios):.3f} [{min(ratios):.3f}-{max(ratios):.3f}]  "
             f"{target} x2 wide: MACs x{macs_x:.2f}, time x{statistics.median(time_x):.2f} "
             f"[{min(time_x):.2f}-{max(time_x):.2f}]",

@@ -1,4 +1,5 @@
-"""The one timing helper: warm-up, then timed calls each ended by a device synchronize, and their median."""
+"""The one timing helper (warm-up, then timed calls each ended by a device synchronize, their median) and the
+yardsticks measured with it: the matmul rate and the memory bandwidth."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from inception_explorer.nn import devices
-from inception_explorer.nn.devices import measure_matmul_rate, median_seconds
+from inception_explorer.nn.devices import BANDWIDTH_BYTES, measure_matmul_rate, measure_memory_bandwidth, median_seconds
 
 CPU = torch.device("cpu")
 
@@ -70,3 +71,41 @@ def test_matmul_rate_is_a_rate_through_median_seconds(monkeypatch):
 
 def test_matmul_rate_on_this_cpu_is_positive():
     assert measure_matmul_rate(CPU, repeats=1) > 0
+
+
+def test_with_setup_only_fn_is_timed_on_what_setup_returns(monkeypatch):
+    """``setup`` runs before each call, warm-up ones too, and the device is synchronized before the clock starts:
+    how a backward pass is timed alone, on the graph of an untimed forward."""
+    events = []
+    ticks = iter(range(100))
+    monkeypatch.setattr(devices, "synchronize", lambda device: events.append("sync"))
+    monkeypatch.setattr(devices.time, "perf_counter", lambda: events.append("clock") or float(next(ticks)))
+
+    def setup():
+        events.append("setup")
+        return len(events)
+
+    median_seconds(lambda arg: events.append(("fn", arg)), CPU, repeats=2, warmup=1, setup=setup)
+    timed = ["setup", "sync", "clock", "fn", "sync", "clock"]
+    shown = [e if isinstance(e, str) else e[0] for e in events]
+    assert shown == ["setup", "fn", "sync", *timed, *timed]
+    assert [e[1] for e in events if isinstance(e, tuple)] == [1, 4, 10]  # each fn got its own setup's result
+
+
+def test_memory_bandwidth_is_bytes_read_plus_written_per_second_through_median_seconds(monkeypatch):
+    seen = {}
+
+    def fake(fn, device, repeats, warmup):
+        out = fn()
+        seen.update(device=device, repeats=repeats, warmup=warmup, numel=out.numel(), copied=bool((out == 1).all()))
+        return 0.25
+
+    monkeypatch.setattr(devices, "median_seconds", fake)
+    assert measure_memory_bandwidth(CPU, repeats=3, nbytes=4000) == 2 * 4000 / 0.25
+    # what is timed is a copy of 1,000 float32 ones into another tensor
+    assert seen == {"device": CPU, "repeats": 3, "warmup": 1, "numel": 1000, "copied": True}
+
+
+def test_memory_bandwidth_on_this_cpu_is_positive_and_copies_past_the_cache():
+    assert BANDWIDTH_BYTES["cpu"] * 2 > 300 * 2**20  # source + destination past this machine's 300 MiB L3
+    assert measure_memory_bandwidth(CPU, repeats=1) > 0

@@ -22,8 +22,8 @@ alone lack is the network's flow: an input read from memory rather than fresh fr
 a synchronize after each block where the whole forward queues kernel behind kernel. So the blocks are set beside
 the whole (``ProfileTotal.block_forward_ratio``: per round, the blocks' sum over the whole's time; the median),
 with a tolerance of 30% (``tests/test_profile.py``); on this repository's 2-core CPU, at one thread, the presets
-came to 1.01-1.03x. On a CPU torch runs with ``threads`` threads (default: all cores but one, as a training probe
-does), restored afterwards.
+came to 1.00-1.02x at 128 px (``benchmarks/bench_profile.py``). On a CPU torch runs with ``threads`` threads
+(default: all cores but one, as a training probe does), restored afterwards.
 
 Per block: ``macs`` and ``params`` are ``count(spec)``'s (one image); ``activation_bytes`` is the output's size
 for the batch; ``saved_bytes`` what autograd saves for the block's backward (unique storages, counted with
@@ -159,9 +159,9 @@ class ProfileReport:
                 table.to_string(index=False),
                 "",
                 f"forward (whole network)   {t.forward_ms:10.2f} ms   blocks alone add up to "
-                f"{t.block_forward_ms:.2f} ms ({t.block_forward_ratio:.2f}x, per round)",
+                f"{t.block_forward_ms:.2f} ms; per round, blocks / whole {t.block_forward_ratio:.2f}x",
                 f"backward (whole network)  {t.backward_ms:10.2f} ms   blocks alone add up to "
-                f"{t.block_backward_ms:.2f} ms ({t.block_backward_ratio:.2f}x, per round)",
+                f"{t.block_backward_ms:.2f} ms; per round, blocks / whole {t.block_backward_ratio:.2f}x",
                 f"training step             {t.train_step_ms:10.2f} ms   (forward + backward + SGD step)",
                 f"peak memory               {t.peak_bytes / 2**20:10.1f} MB   ({t.peak_kind})",
             ]
