@@ -18,7 +18,7 @@ NAME = "inception_explorer"
 
 #: Each top-level module or folder of the package and its layer: a module may import its own folder and the
 #: layers below it, never a layer at or above its own (errors/settings <- spec <- nn, store <- analysis <- editing,
-#: probes <- ui <- cli).
+#: probes, rooms <- exercises <- ui <- cli).
 LAYERS = {
     "errors": 0,
     "settings": 0,
@@ -28,10 +28,12 @@ LAYERS = {
     "analysis": 3,
     "editing": 4,
     "probes": 4,
-    "ui": 5,
-    "cli": 6,
-    "__main__": 7,
-    "__init__": 7,
+    "rooms": 4,
+    "exercises": 5,
+    "ui": 6,
+    "cli": 7,
+    "__main__": 8,
+    "__init__": 8,
 }
 #: Third-party packages each part may not import (directly; the layer rule covers the rest).
 FORBIDDEN = {
@@ -43,6 +45,8 @@ FORBIDDEN = {
     "nn": {"fvcore", "streamlit", "plotly"},
     "analysis": {"streamlit"},
     "probes": {"streamlit", "fvcore"},
+    "rooms": {"torch", "fvcore", "streamlit", "plotly"},
+    "exercises": {"streamlit"},
     "cli": {"streamlit"},
 }
 MAX_LINES = 500
