@@ -1,6 +1,6 @@
 """``python -m inception_explorer``: list presets, count a network, check it against the design principles, export a
 spec, fit it to a budget of multiply-adds, show [R] Table 3's cost ladder, profile it on a device, run and list
-training probes.
+training probes, list the exercises and check a network against one.
 
 Bad input (an unknown preset, a file that is not a spec, a spec that cannot work) prints one clear message on
 stderr and exits with status 2, never a traceback.
@@ -13,50 +13,13 @@ import json
 import re
 import sys
 import time
-from pathlib import Path
 
-from .errors import SpecError
-from .spec import ModelSpec, validate
-from .spec.presets import get_preset, list_presets
-from .spec.validation import spec_text
-from .store import StoreError
-
-
-class UsageError(Exception):
-    """A command-line mistake: printed as one line, exit status 2."""
-
-
-def read_source(source: str, input_arg: str | None = None, classes: int | None = None) -> ModelSpec:
-    """A preset name or a path to a spec JSON file (its size limit and encoding checked by ``spec.validation``,
-    the entry for untrusted input), optionally at another input size / class count."""
-    presets = [p.name for p in list_presets()]
-    if source in presets:
-        spec = get_preset(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise UsageError(f"{source!r} is neither a preset ({', '.join(presets)}) nor a spec file")
-        with path.open("rb") as f:
-            spec = ModelSpec.from_json(spec_text(f))  # checked below, after any --input / --classes
-    if input_arg is not None or classes is not None:
-        size = None
-        if input_arg is not None:
-            channels, size = parse_input(input_arg)
-            if channels != spec.in_channels:
-                spec = ModelSpec.from_dict({**spec.to_dict(), "in_channels": channels})
-        spec = spec.with_input(size, classes)
-    return validate(spec)
-
-
-def parse_input(text: str) -> tuple[int, tuple[int, int]]:
-    """``3x299x299`` -> (3, (299, 299)); ``299`` -> (3, (299, 299))."""
-    m = re.fullmatch(r"\s*(?:(\d+)\s*x\s*)?(\d+)(?:\s*x\s*(\d+))?\s*", text)
-    if not m:
-        raise UsageError(f"--input must look like 3x299x299 (channels x height x width), got {text!r}")
-    c, h, w = m.groups()
-    if w is None:  # "299" or "3x299": a square of the last number
-        w = h
-    return int(c) if c else 3, (int(h), int(w))
+from ..errors import SpecError
+from ..spec import ModelSpec
+from ..spec.presets import list_presets
+from ..store import StoreError
+from . import exercises
+from .common import UsageError, read_source
 
 
 def _fmt(n: int) -> str:
@@ -70,7 +33,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    from .analysis.costs import count, cross_check
+    from ..analysis.costs import count, cross_check
 
     spec = read_source(args.source, args.input, args.classes)
     report = count(spec)
@@ -133,9 +96,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_principles(args: argparse.Namespace) -> int:
-    from .analysis.costs import count
-    from .analysis.findings import PRINCIPLE_TITLES, findings_frame
-    from .analysis.principles import check
+    from ..analysis.costs import count
+    from ..analysis.findings import PRINCIPLE_TITLES, findings_frame
+    from ..analysis.principles import check
 
     spec = read_source(args.source, args.input, args.classes)
     findings = check(count(spec))
@@ -167,7 +130,7 @@ def parse_macs(text: str) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from .analysis.fit import KEEP_MODES, fit_result
+    from ..analysis.fit import KEEP_MODES, fit_result
 
     if args.keep not in KEEP_MODES:
         raise UsageError(f"--keep must be one of {', '.join(KEEP_MODES)}, got {args.keep[:40]!r}")
@@ -180,7 +143,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_ladder(args: argparse.Namespace) -> int:
-    from .analysis.ladder import ladder
+    from ..analysis.ladder import ladder
 
     table = ladder()
     if args.json:
@@ -199,7 +162,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from .analysis.profile import profile
+    from ..analysis.profile import profile
 
     spec = read_source(args.source, args.input, args.classes)
     report = profile(spec, batch=args.batch, device=args.device, repeats=args.repeats, threads=args.threads)
@@ -208,7 +171,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _probe_config(args: argparse.Namespace, spec: ModelSpec):
-    from .probes import ProbeConfig, default_recipe
+    from ..probes import ProbeConfig, default_recipe
 
     recipe = default_recipe(spec).model_dump()
     for key, value in (
@@ -245,9 +208,9 @@ def _probe_config(args: argparse.Namespace, spec: ModelSpec):
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .probes import RunLog, RunStatus, follow, submit
-    from .probes.report import format_duration
-    from .store import Store
+    from ..probes import RunLog, RunStatus, follow, submit
+    from ..probes.report import format_duration
+    from ..store import Store
 
     spec = read_source(args.source)
     config = _probe_config(args, spec)
@@ -288,7 +251,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _print_run_summary(run) -> int:
-    from .probes import RunStatus
+    from ..probes import RunStatus
 
     print(f"run {run.id}: {run.status}" + (f" — {run.error}" if run.error else ""))
     s = run.summary
@@ -319,9 +282,9 @@ def _print_run_summary(run) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .probes import RunLog, reap
-    from .probes.report import runs_table
-    from .store import Store
+    from ..probes import RunLog, reap
+    from ..probes.report import runs_table
+    from ..store import Store
 
     store = Store()
     reap(store)
@@ -339,8 +302,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from .probes import RunLog
-    from .store import Store
+    from ..probes import RunLog
+    from ..store import Store
 
     run = RunLog(Store()).request_cancel(args.run_id)
     print(
@@ -428,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.set_defaults(func=cmd_cancel)
     _one_line_errors(p)
+    exercises.add_commands(sub, _one_line_errors)
     return parser
 
 
@@ -473,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: invalid spec ({len(exc.problems)} problem{'s' if len(exc.problems) > 1 else ''}): {problems}",
             file=sys.stderr,
         )
-    except (UsageError, KeyError, OSError, ValueError, StoreError) as exc:  # DataError is a ValueError
+    except (UsageError, KeyError, OSError, ValueError, StoreError) as exc:  # DataError, ExerciseError: ValueErrors
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
     return 2
