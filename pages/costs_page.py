@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from inception_explorer.analysis.roofline import disagreements, measured_table, roofline_figure
+from inception_explorer.spec import ModelSpec
+from inception_explorer.ui import measured
 from inception_explorer.ui.cached import (
     block_cost_figure,
     cost_report,
@@ -10,7 +13,7 @@ from inception_explorer.ui.cached import (
     preset_json,
     stage_share_figure,
 )
-from inception_explorer.ui.views import cost_metrics, cross_check_rows
+from inception_explorer.ui.views import Metric, cost_metrics, cross_check_rows, md
 from inception_explorer.ui.widgets import current_network, metric_row
 
 st.title("Costs")
@@ -66,6 +69,73 @@ with tab_check:
     st.dataframe(cross_check_rows(check), hide_index=True, width="stretch")
     (st.success if check.agrees else st.error)(
         "All three agree." if check.agrees else "The counters disagree: see the rows above."
+    )
+
+st.subheader("Measured on this device")
+st.caption(
+    "The network run for real: every block's forward and backward time (medians, each block alone on the input it "
+    "has in the network), its output and what autograd keeps for its backward, beside its MACs. Profiles run in "
+    "the background, one at a time per device (after any training probe there); a finished one is kept for this "
+    "network, batch and device, and shown again after a reload."
+)
+spec = ModelSpec.from_json(spec_json)
+batch, device = measured.settings_row("costs.profile")
+job = measured.find(spec, batch, device)
+done = job is not None and job.status == "done"
+busy = job is not None and not job.is_finished
+if st.button("Measure again" if done else "Profile this network", key="costs.profile.go", disabled=busy):
+    job = measured.request(spec, opened[0].label, batch, device, rerun=done)
+    done = False
+measured.follow([job], "costs.profile")
+if not measured.failed(job) and done:
+    r, total = job.result, job.result["total"]
+    metric_row(
+        [
+            Metric("Forward", f"{total['forward_ms']:.1f} ms", help=f"batch {r['batch']}, eval(), no_grad"),
+            Metric("Training step", f"{total['train_step_ms']:.1f} ms", help="forward + backward + SGD step"),
+            Metric("Peak memory", f"{total['peak_bytes'] / 2**20:.0f} MB", help=total["peak_kind"]),
+            Metric(
+                "Blocks / whole",
+                f"{total['block_forward_ratio']:.2f}x",
+                help="the blocks' forward times added up against the whole network's, per round (median)",
+            ),
+        ]
+    )
+    st.caption(
+        md(
+            f"On {r['device']}, input {'x'.join(map(str, r['input']))}, batch {r['batch']}, medians of "
+            f"{r['repeats']} rounds after {r['warmup']} warm-up; matmul rate {r['matmul_macs_per_s'] / 1e9:.1f} "
+            f"GMAC/s, memory bandwidth {r['memory_bytes_per_s'] / 1e9:.1f} GB/s (each measured once per device)."
+        )
+    )
+    blocks = job.blocks()
+    st.dataframe(
+        measured_table(blocks),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "MACs": st.column_config.NumberColumn(format="localized"),
+            "forward ms": st.column_config.NumberColumn(format="%.2f"),
+            "backward ms": st.column_config.NumberColumn(format="%.2f"),
+            "output MB": st.column_config.NumberColumn(format="%.2f"),
+            "saved MB": st.column_config.NumberColumn(format="%.2f"),
+            "time share": st.column_config.NumberColumn(format="percent"),
+            "MAC share": st.column_config.NumberColumn(format="percent"),
+            "time / MAC share": st.column_config.NumberColumn(format="%.2f"),
+            "GMAC/s": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    worst = disagreements(blocks)
+    st.caption(
+        "Where time and MACs disagree most: "
+        + "; ".join(
+            md(f"{row['block']} ({row['time share']:.1%} of the time, {row['MAC share']:.1%} of the MACs)")
+            for _, row in worst.iterrows()
+        )
+        + "."
+    )
+    st.plotly_chart(
+        roofline_figure(measured.shown_blocks(job), r["matmul_macs_per_s"], r["memory_bytes_per_s"]), width="stretch"
     )
 
 if spec_json == preset_json("googlenet"):

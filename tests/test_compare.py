@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from inception_explorer.analysis.compare import diff_specs, totals_table
 from inception_explorer.analysis.costs import CostMemo, count
@@ -101,3 +102,55 @@ def test_totals_table_with_no_findings_counts_zero():
             "warnings": 0,
         }
     ]
+
+
+# ---- what a change buys: MACs, time and memory per pair (issue 18) --------------------------------------------
+
+
+def test_cost_changes_give_each_pair_its_relative_changes_and_a_summary():
+    from inception_explorer.analysis.compare import cost_changes
+
+    table = cost_changes(
+        {
+            "5x5": {"macs": 1000, "forward_ms": 10.0, "train_step_ms": 30.0, "peak_bytes": 400},
+            "two 3x3": {"macs": 720, "forward_ms": 12.5, "train_step_ms": 33.0, "peak_bytes": 300},
+            "unprofiled": {"macs": 500},
+        }
+    )
+    assert list(zip(table["from"], table["to"], strict=True)) == [
+        ("5x5", "two 3x3"),
+        ("5x5", "unprofiled"),
+        ("two 3x3", "unprofiled"),
+    ]
+    first = table.iloc[0]
+    assert first["MACs"] == pytest.approx(-0.28) and first["forward time"] == pytest.approx(0.25)
+    assert first["training step"] == pytest.approx(0.1) and first["peak memory"] == pytest.approx(-0.25)
+    assert first["summary"] == "MACs -28.0%, time +25.0%, memory -25.0%"
+    # time and memory only when both networks have a profile
+    assert table.iloc[1]["summary"] == "MACs -50.0%" and pd.isna(table.iloc[1]["forward time"])
+
+
+def test_compare_curves_are_aligned_by_block_name_in_distinct_styles(preset_report):
+    from inception_explorer.analysis.compare_figures import compare_block_positions
+    from inception_explorer.analysis.viz import compare_representation_figure
+
+    v3 = get_preset("inception_v3")
+    d = v3.to_dict()
+    si, bi = v3.find_block("Mixed_5c")
+    extra = dict(d["stages"][si]["blocks"][bi], name="Mixed_5c2")  # one more block after Mixed_5c
+    d["stages"][si]["blocks"].insert(bi + 1, extra)
+    wider = ModelSpec.from_dict(d)
+    nets = {"v3": count(v3, CostMemo()).blocks, "v3 + a block": count(wider, CostMemo()).blocks}
+    fig = compare_representation_figure(nets)
+    xs = {t.name: dict(zip(nets[t.name]["block"], t.x, strict=True)) for t in fig.data}
+    for block in ("Conv2d_1a_3x3", "Mixed_5c", "Mixed_5d", "Mixed_6e", "head"):  # the same block, the same place
+        assert xs["v3"][block] == pytest.approx(xs["v3 + a block"][block])
+    assert xs["v3 + a block"]["Mixed_5c"] < xs["v3 + a block"]["Mixed_5c2"] < xs["v3 + a block"]["Mixed_5d"]
+    # ticks name the blocks; each network has its own colour, dash and marker
+    assert {"Mixed_5c2", "Mixed_6a", "logits"} <= set(fig.layout.xaxis.ticktext)
+    assert len({t.line.color for t in fig.data}) == 2 and len({t.line.dash for t in fig.data}) == 2
+    assert len({t.marker.symbol for t in fig.data}) == 2
+    # networks without a name in common keep their own relative depths; a moved block is not aligned
+    assert compare_block_positions({"a": ["x", "y", "z"], "b": ["p", "q"]}) == {"a": [0, 0.5, 1], "b": [0, 1]}
+    moved = compare_block_positions({"a": ["s", "A", "B", "h"], "b": ["s", "B", "A", "h"]})
+    assert all(x0 < x1 for xs_ in moved.values() for x0, x1 in zip(xs_, xs_[1:], strict=False))

@@ -294,11 +294,32 @@ def test_apply_fig6_sets_n_and_bad_requests_are_clear():
     spec = get_preset("googlenet")
     converted, notes = apply_factorization(spec, ["inception4b"], "inception_fig6", n=5)
     si, bi = converted.find_block("inception4b")
-    assert converted.stages[si].blocks[bi].n == 5 and "n = 5" in notes["inception4b"]
+    assert converted.stages[si].blocks[bi].n == 5 and any(note.startswith("n = 5") for note in notes["inception4b"])
     with pytest.raises(EditError, match="no block named 'nope'"):
         apply_factorization(spec, ["nope"], "inception_fig5")
     with pytest.raises(EditError, match="cannot be converted"):
         apply_factorization(spec, ["conv1"], "inception_fig5")
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 7])
+def test_the_notes_of_a_conversion_name_one_n(n):
+    """Issue 15: the lab once noted "defaulted n = 3" and "n = 5" for one block. Whatever n the lab sets, the
+    notes of each converted block name that n and no other."""
+    import re
+
+    from inception_explorer.editing import apply_factorization
+    from inception_explorer.spec.presets import get_preset
+
+    for source in ("googlenet", "inception_v3"):
+        spec = get_preset(source)
+        blocks = [b.name for _, _, _, b in spec.iter_blocks() if b.kind in ("inception_v1", "inception_a")][:2]
+        assert len(blocks) == 2
+        _, notes = apply_factorization(spec, blocks, "inception_fig6", n=n)
+        for block in blocks:
+            named = set(re.findall(r"\bn = (\d+)", "; ".join(notes[block])))
+            assert named == {str(n)}, (source, block, notes[block])
+    _, notes = apply_factorization(get_preset("googlenet"), ["inception3a"], "inception_fig6")
+    assert set(re.findall(r"\bn = (\d+)", "; ".join(notes["inception3a"]))) == {"3"}  # defaulted, said once
 
 
 def test_the_lab_page_applies_fig5_to_googlenet_and_saves_it(tmp_path, monkeypatch):

@@ -61,3 +61,45 @@ def totals_table(reports: dict[str, Any], findings: dict[str, pd.DataFrame]) -> 
             }
         )
     return pd.DataFrame(rows)
+
+
+def _change(before: float | None, after: float | None) -> float | None:
+    """The relative change from ``before`` to ``after`` (-0.28: 28% less); None when either is unknown."""
+    if before is None or after is None or before <= 0:
+        return None
+    return after / before - 1
+
+
+def _percent(change: float | None) -> str:
+    return "not measured" if change is None else f"{change:+.1%}"
+
+
+def cost_changes(networks: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """What each later network saves against each earlier one (``networks``: label -> ``{"macs": N}`` plus, once
+    profiled, ``"forward_ms"``, ``"train_step_ms"`` and ``"peak_bytes"``, a profile's totals). One row per pair:
+    the relative change of the MACs, of the forward time, of a training step's time and of the peak memory (None
+    where either network has no profile), and ``summary``: "MACs -x%, time -y%, memory -z%"."""
+    labels = list(networks)
+    rows = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            na, nb = networks[a], networks[b]
+            macs = _change(na["macs"], nb["macs"])
+            forward = _change(na.get("forward_ms"), nb.get("forward_ms"))
+            step = _change(na.get("train_step_ms"), nb.get("train_step_ms"))
+            memory = _change(na.get("peak_bytes"), nb.get("peak_bytes"))
+            summary = f"MACs {_percent(macs)}"
+            if forward is not None:
+                summary += f", time {_percent(forward)}, memory {_percent(memory)}"
+            rows.append(
+                {
+                    "from": a,
+                    "to": b,
+                    "MACs": macs,
+                    "forward time": forward,
+                    "training step": step,
+                    "peak memory": memory,
+                    "summary": summary,
+                }
+            )
+    return pd.DataFrame(rows, columns=["from", "to", "MACs", "forward time", "training step", "peak memory", "summary"])

@@ -2,7 +2,8 @@
 
 For given input / output widths, grid (H = W) and kernel size n, each option is built as real torch modules from
 spec layers (``blocks.make_branch``, the same ``BasicConv2d`` the networks use) and counted by fvcore
-(``costs.count_module``); ``time_options`` runs the same modules and times them.
+(``costs.count_module``); ``time_options`` runs the same modules and times them as ``analysis.profile``
+times a network's blocks (``timing.time_modules``).
 
 Options (all convolutions stride 1, "same" padding, so every option maps C_in x H x W to C_out x H x W):
 
@@ -35,10 +36,11 @@ from torch import nn
 
 from ..errors import Problem, SpecError
 from ..nn.blocks import make_branch
-from ..nn.devices import device_name, median_seconds, resolve_device
+from ..nn.devices import device_name, resolve_device
 from ..spec import MAX_CHANNELS, MAX_INPUT_SIZE, MAX_KERNEL, Branch, conv
 from ..spec.shapes import Shape
 from .costs import count_module
+from .timing import time_modules
 
 #: Saving the paper quotes for an option, by (option name, n). [R] §3.1: "(9+9)/25 ... relative gain of 28%";
 #: [R] §3.2: 3x1 then 1x3 is "33% cheaper", two 2x2 "only a 11% saving".
@@ -66,7 +68,18 @@ COMPARE_COLUMNS = [
     "paper_premise",
 ]
 
-TIME_COLUMNS = ["name", "layers", "device", "batch", "forward_ms", "forward_backward_ms", "repeats", "macs"]
+TIME_COLUMNS = [
+    "name",
+    "layers",
+    "device",
+    "batch",
+    "forward_ms",
+    "backward_ms",
+    "forward_backward_ms",
+    "saved_bytes",
+    "repeats",
+    "macs",
+]
 
 
 @dataclass(frozen=True)
@@ -266,14 +279,13 @@ def time_options(
     warmup: int = 3,
     batch_norm: bool = False,
 ) -> pd.DataFrame:
-    """Median forward and forward+backward time in milliseconds of each option, on real modules.
-
-    Forward runs in ``eval()`` under ``no_grad`` (inference); forward+backward runs in ``train()`` and
-    back-propagates a fixed output gradient to the weights and the input. Each measurement is the median of
-    ``repeats`` runs after ``warmup`` runs (``nn.devices.median_seconds``); on CUDA the device is synchronized
-    before the clock is read. ``device='auto'`` is CUDA when available, else CPU. The ``device`` column names the
-    device.
-    """
+    """Median forward and backward time in milliseconds of each option, on real modules, timed the way
+    ``analysis.profile`` times a network's blocks (``timing.time_modules``: one timing path): forward in ``eval()``
+    under ``no_grad``; backward alone in ``train()``, a fixed random output gradient back to the weights and the
+    input, on the graph of an untimed forward; every option once per round, ``repeats`` rounds after ``warmup``,
+    medians (on CUDA the device is synchronized before the clock is read). ``forward_backward_ms`` is their sum;
+    ``saved_bytes`` what autograd keeps for the backward (the option's training memory beyond its weights).
+    ``device='auto'`` is CUDA when available, else CPU; the ``device`` column names it."""
     validate(c_in, c_out, grid, n)
     for what, value in (("batch", batch), ("repeats", repeats)):
         if not _is_int(value) or value < 1:
@@ -281,40 +293,27 @@ def time_options(
     if not _is_int(warmup) or warmup < 0:
         raise SpecError(Problem("warmup", f"warmup must be a whole number >= 0, got {warmup!r}"))
     dev = resolve_device(device)
-    name_of_device = device_name(dev)
     macs = {o.name: o.macs for o in options(c_in, c_out, grid, n, batch_norm)}
-    rows = []
-    for name, branch in branches(c_out, n).items():
-        module = make_branch(branch, c_in, batch_norm, 1e-3)[0].to(dev)
-        x = torch.randn(batch, c_in, grid, grid, device=dev)
-
-        def forward(module=module, x=x):
-            with torch.no_grad():
-                module(x)
-
-        module.eval()
-        fwd = median_seconds(forward, dev, repeats=repeats, warmup=warmup) * 1000.0
-
-        module.train()
-        x_grad = x.clone().requires_grad_(True)
-        grad_out = torch.ones(batch, c_out, grid, grid, device=dev)
-
-        def forward_backward(module=module, x=x_grad, g=grad_out):
-            module.zero_grad(set_to_none=True)
-            x.grad = None
-            module(x).backward(g)
-
-        fwd_bwd = median_seconds(forward_backward, dev, repeats=repeats, warmup=warmup) * 1000.0
-        rows.append(
-            {
-                "name": name,
-                "layers": _layers_text(branch),
-                "device": name_of_device,
-                "batch": batch,
-                "forward_ms": fwd,
-                "forward_backward_ms": fwd_bwd,
-                "repeats": repeats,
-                "macs": macs[name],
-            }
-        )
+    opts = branches(c_out, n)
+    modules = [
+        (name, make_branch(branch, c_in, batch_norm, 1e-3)[0].to(dev), torch.randn(batch, c_in, grid, grid, device=dev))
+        for name, branch in opts.items()
+    ]
+    timings = time_modules(modules, dev, repeats, warmup)
+    name_of_device = device_name(dev)
+    rows = [
+        {
+            "name": name,
+            "layers": _layers_text(opts[name]),
+            "device": name_of_device,
+            "batch": batch,
+            "forward_ms": t.forward_ms,
+            "backward_ms": t.backward_ms,
+            "forward_backward_ms": t.forward_ms + t.backward_ms,
+            "saved_bytes": t.saved_bytes,
+            "repeats": repeats,
+            "macs": macs[name],
+        }
+        for (name, _, _), t in zip(modules, timings, strict=True)
+    ]
     return pd.DataFrame(rows, columns=TIME_COLUMNS)

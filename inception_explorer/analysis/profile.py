@@ -48,8 +48,6 @@ start of the backward if nothing were freed early. Yardsticks, from the same run
 from __future__ import annotations
 
 import contextlib
-import os
-import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -64,6 +62,13 @@ from ..nn.build import build
 from ..nn.devices import device_name, measure_matmul_rate, measure_memory_bandwidth, median_seconds, resolve_device
 from ..spec import ModelSpec, estimate, validate
 from .costs import count
+from .timing import SavedBytes as _SavedBytes
+from .timing import TimedModule as _Block
+from .timing import interleaved as _interleaved
+from .timing import module_bytes as _nbytes
+from .timing import storages as _storages
+from .timing import tensor_bytes as _tensor_bytes
+from .timing import threads as _threads
 
 MAX_BATCH = 1024
 MAX_REPEATS = 1000
@@ -215,20 +220,6 @@ def at_input(spec: ModelSpec, input: int | tuple[int, ...] | None) -> ModelSpec:
 
 
 @contextlib.contextmanager
-def _threads(device: torch.device, threads: int | None) -> Iterator[int | None]:
-    if device.type != "cpu":
-        yield None
-        return
-    before = torch.get_num_threads()
-    n = threads or max(1, (os.cpu_count() or 1) - 1)  # a training probe's default: all cores but one
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
 def _batch_norm_batches() -> Iterator[None]:
     """Batch norm in training cannot normalise a single value per channel (a batch of one on a 1x1 grid)."""
     try:
@@ -237,39 +228,6 @@ def _batch_norm_batches() -> Iterator[None]:
         if "more than 1 value per channel" not in str(exc):
             raise
         raise _refuse("batch", f"batch norm in training needs a larger batch or grid: {exc}") from None
-
-
-class _SavedBytes:
-    """Bytes autograd saves for backward while active: unique storages, ``excluded`` storages (weights) left out."""
-
-    def __init__(self, excluded: set[int]):
-        self.excluded = excluded
-        self.storages: dict[int, int] = {}
-
-    def pack(self, t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in self.excluded:
-            self.storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    @property
-    def nbytes(self) -> int:
-        return sum(self.storages.values())
-
-    def hooks(self):
-        return torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t)
-
-
-def _storages(module: nn.Module) -> set[int]:
-    return {p.untyped_storage().data_ptr() for p in module.parameters()}
-
-
-def _nbytes(module: nn.Module) -> int:
-    return sum(map(_tensor_bytes, [*module.parameters(), *module.buffers()]))
-
-
-def _tensor_bytes(t: torch.Tensor) -> int:
-    return t.numel() * t.element_size()
 
 
 def _record_inputs(model: nn.Module, blocks: list[tuple[str, nn.Module]], x: torch.Tensor) -> list[torch.Tensor]:
@@ -286,48 +244,6 @@ def _record_inputs(model: nn.Module, blocks: list[tuple[str, nn.Module]], x: tor
         for h in handles:
             h.remove()
     return [seen[name] for name, _ in blocks]
-
-
-def _interleaved(calls: list[tuple[Callable, Callable | None]], device, repeats: int, warmup: int):
-    """Median seconds of each ``(fn, setup)`` (as ``median_seconds`` takes them), timed in rounds: ``warmup``
-    untimed rounds, then ``repeats`` timed ones, each call once per round in order. A stretch in which a shared
-    machine is busier then slows every figure alike, rather than whichever was being timed. Also the median over
-    the rounds of the later calls' times added up / the first call's (the blocks against the whole network)."""
-    for _ in range(warmup):
-        for fn, setup in calls:
-            fn() if setup is None else fn(setup())
-    rounds = [[median_seconds(fn, device, 1, 0, setup=setup) for fn, setup in calls] for _ in range(repeats)]
-    ratio = statistics.median(sum(r[1:]) / r[0] for r in rounds)
-    return [statistics.median(column) for column in zip(*rounds, strict=True)], ratio
-
-
-class _Block:
-    """One block ready to time alone: its own clone of its recorded input (needing a gradient unless it is the
-    network's first block, whose input is the image), a fixed random output gradient, and what its training
-    forward allocates."""
-
-    def __init__(self, name: str, module: nn.Module, recorded: torch.Tensor, first: bool):
-        self.name, self.module = name, module
-        self.x = recorded.clone().requires_grad_(not first)
-        self.input_bytes = _tensor_bytes(recorded)
-        saved = _SavedBytes(_storages(module))
-        with saved.hooks():
-            out = module.train()(self.x)
-        self.grad_out = torch.randn_like(out)
-        self.saved_bytes, self.activation_bytes, self.weight_bytes = saved.nbytes, _tensor_bytes(out), _nbytes(module)
-        module.zero_grad(set_to_none=True)
-
-    def forward(self) -> None:
-        with torch.no_grad():
-            self.module(self.x)
-
-    def fresh_forward(self) -> torch.Tensor:
-        self.module.zero_grad(set_to_none=True)
-        self.x.grad = None
-        return self.module(self.x)
-
-    def backward(self, out: torch.Tensor) -> None:
-        out.backward(self.grad_out)
 
 
 def _train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dev, repeats: int, warmup: int) -> dict:
@@ -415,12 +331,17 @@ def profile(
     repeats: int = 5,
     warmup: int = 2,
     threads: int | None = None,
+    matmul_rate: float | None = None,
+    memory_bandwidth: float | None = None,
+    on_stage: Callable[[str], object] | None = None,
 ) -> ProfileReport:
     """Time, memory and achieved MACs/s of every block of ``spec`` (at ``input``, see ``at_input``) and of the
     whole network, for a batch of ``batch`` random images on ``device`` (``auto``: CUDA when there is one); the
     module docstring says how each figure is measured. ``SpecError`` naming the setting for a bad ``batch``,
     ``repeats``, ``warmup``, ``threads``, ``input`` or an unavailable ``device``, before anything is built. A batch
-    is held to the activation budget one image is (``$INCEPTION_EXPLORER_MAX_ACTIVATIONS``)."""
+    is held to the activation budget one image is (``$INCEPTION_EXPLORER_MAX_ACTIVATIONS``). ``matmul_rate`` and
+    ``memory_bandwidth``: the device's yardsticks when they are already known (measured once per device and kept,
+    ``probes.profiling``), else measured here; ``on_stage(text)`` hears what is being done (a job's progress)."""
     batch = _whole(batch, "batch", 1, MAX_BATCH)
     repeats = _whole(repeats, "repeats", 1, MAX_REPEATS)
     warmup = _whole(warmup, "warmup", 0, MAX_WARMUP)
@@ -436,9 +357,12 @@ def profile(
             f"({_settings.MAX_ACTIVATIONS}); use a smaller batch or input",
         )
     costs = count(spec).blocks.set_index("block")
+    stage = on_stage or (lambda text: None)
     with _threads(dev, threads) as n_threads, _batch_norm_batches():
-        rate = measure_matmul_rate(dev)
-        bandwidth = measure_memory_bandwidth(dev)
+        stage("measuring the device's matmul rate and memory bandwidth")
+        rate = matmul_rate or measure_matmul_rate(dev)
+        bandwidth = memory_bandwidth or measure_memory_bandwidth(dev)
+        stage(f"timing {spec.name}: the whole network, then every block alone")
         model = build(spec).to(dev)
         x = torch.randn(batch, spec.in_channels, *spec.input_size, device=dev)
         y = torch.randint(0, spec.num_classes, (batch,), device=dev)

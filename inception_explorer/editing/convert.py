@@ -247,8 +247,9 @@ def apply_factorization(
             raise EditError(f"there is no block named {name!r} in {spec.name}") from None
         block, block_notes = convert_block(d["stages"][si]["blocks"][bi], new_kind)
         if n is not None and "n" in BLOCK_KINDS[new_kind].model_fields:
-            block["n"] = n
-            block_notes.append(f"n = {n}")
+            block["n"] = n  # the lab's n replaces a defaulted one: one note says it (issue 15: never n = 3 and n = 5)
+            block_notes = [note for note in block_notes if not note.startswith("defaulted n = ")]
+            block_notes.append(f"n = {n}, the lab's kernel size (1x{n} then {n}x1, [R] Fig. 6)")
         d["stages"][si]["blocks"][bi] = block
         notes[name] = block_notes
     new, problems = try_spec(d)

@@ -268,6 +268,12 @@ class RunLog:
                     "SELECT device, COUNT(*) FROM runs WHERE status IN (?, ?) GROUP BY device", ACTIVE
                 ).fetchall()
             )
+            # a profile measuring on a device holds its place too: a probe beside it would spoil its timings
+            # (probes/profiling.py waits for running probes the same way)
+            for device, n in db.execute(
+                "SELECT device, COUNT(*) FROM profiles WHERE status IN (?, ?) GROUP BY device", ACTIVE
+            ).fetchall():
+                active[device] = active.get(device, 0) + n
             devices = [
                 d
                 for (d,) in db.execute(
