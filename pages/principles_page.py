@@ -10,7 +10,8 @@ from inception_explorer.ui.cached import (
     representation_figure,
     stage_share_figure,
 )
-from inception_explorer.ui.views import FINDING_TABLE_COLUMNS, finding_metrics
+from inception_explorer.ui.format import FINDING_SUMMARY_COLUMNS, findings_for_reading, findings_in_words
+from inception_explorer.ui.views import finding_metrics
 from inception_explorer.ui.widgets import current_network, metric_row
 
 st.title("Design principles")
@@ -30,7 +31,21 @@ metric_row(finding_metrics(findings))
 st.plotly_chart(representation_figure(spec_json), width="stretch")
 st.subheader("Findings")
 if len(findings):
-    st.dataframe(findings[FINDING_TABLE_COLUMNS], hide_index=True, width="stretch")
+    st.caption(
+        "Worst first. **Violation**: the network breaks what the paper states; **warning**: close to it, or this "
+        "tool's heuristic; **info**: a note (the expensive way, a suggestion). Below the table, each finding in "
+        "words: what is wrong, where, why the paper says so, and what to try on Build. H\\*W\\*C is a block's "
+        "representation size: the values it hands on (height x width x channels)."
+    )
+    readable_findings = findings_for_reading(findings)
+    st.dataframe(
+        readable_findings[FINDING_SUMMARY_COLUMNS],
+        hide_index=True,
+        width="stretch",
+        column_config={"where": st.column_config.TextColumn(pinned=True)},
+    )
+    with st.expander(f"Each finding in words ({len(readable_findings)})", expanded=len(readable_findings) <= 8):
+        st.markdown(findings_in_words(readable_findings))
 else:
     st.success("No finding: every block keeps to the four principles.")
 with st.expander("What the principles say"):

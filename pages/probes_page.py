@@ -18,19 +18,22 @@ from inception_explorer.probes import (
     dispatch,
     submit,
 )
-from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE
+from inception_explorer.probes.config import GOOGLENET_RECIPE, RETHINKING_RECIPE, default_recipe
 from inception_explorer.probes.report import describe_recipe, metrics_csv, runs_table, side_by_side
-from inception_explorer.probes.runner import where_probes_run
+from inception_explorer.probes.runner import check, where_probes_run
 from inception_explorer.settings import DATA_ROOT
 from inception_explorer.spec import ModelSpec
 from inception_explorer.store import StoreError
 from inception_explorer.ui.cached import store
 from inception_explorer.ui.choices import preset
+from inception_explorer.ui.format import runs_for_reading
 from inception_explorer.ui.session import store_problem
 from inception_explorer.ui.views import figure_text, md
 from inception_explorer.ui.widgets import current_networks, network_spec
 
+OWN = "Each network's own: [R]'s with batch norm, [G]'s without"
 RECIPES = {
+    OWN: None,  # probes.config.default_recipe(spec), network by network
     "[R] Rethinking: RMSProp, label smoothing 0.1, clipping 2.0": RETHINKING_RECIPE,
     "[G] GoogLeNet: SGD with momentum 0.9": GOOGLENET_RECIPE,
 }
@@ -108,24 +111,33 @@ with st.expander("New probe", expanded=not has_runs):
         )
         data = {"source": "folder", "folder": folder}
     device = d3.selectbox("Device", ["auto", "cpu", "cuda"], key="probes.device")
-    base = st.selectbox("Recipe", list(RECIPES), key="probes.recipe")
+    base = st.selectbox(
+        "Recipe",
+        list(RECIPES),
+        key="probes.recipe",
+        help="By default each network trains with the recipe of its paper: [R]'s (RMSProp, label smoothing 0.1, "
+        "clipping 2.0) for a network with batch norm, [G]'s (SGD with momentum 0.9) for one without. Pick one "
+        "recipe to train every network alike.",
+    )
     r = RECIPES[base]
     k = f"probes.r{list(RECIPES).index(base)}."  # switching the recipe resets the switches below to its values
-    e1, e2, e3, e4 = st.columns(4)
-    optimizer = e1.selectbox(
-        "Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer), key=k + "opt"
-    )
-    lr = e2.number_input("Learning rate", 1e-5, 10.0, r.lr, format="%.4f", key=k + "lr")
-    smoothing = e3.number_input(
-        "Label smoothing ε",
-        0.0,
-        0.9,
-        r.label_smoothing,
-        step=0.05,
-        key=k + "ls",
-        help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.",
-    )
-    clip = e4.number_input("Clip gradient norm (0 = off)", 0.0, 100.0, r.clip_grad_norm or 0.0, key=k + "clip")
+    own = r is None
+    if not own:
+        e1, e2, e3, e4 = st.columns(4)
+        optimizer = e1.selectbox(
+            "Optimizer", ["sgd", "rmsprop"], index=["sgd", "rmsprop"].index(r.optimizer), key=k + "opt"
+        )
+        lr = e2.number_input("Learning rate", 1e-5, 10.0, r.lr, format="%.4f", key=k + "lr")
+        smoothing = e3.number_input(
+            "Label smoothing ε",
+            0.0,
+            0.9,
+            r.label_smoothing,
+            step=0.05,
+            key=k + "ls",
+            help="[R] §7: train against (1 - ε)·one-hot + ε·uniform.",
+        )
+        clip = e4.number_input("Clip gradient norm (0 = off)", 0.0, 100.0, r.clip_grad_norm or 0.0, key=k + "clip")
     f1, f2, f3, f4, f5 = st.columns(5)
     aux = f1.toggle(
         "Aux heads (weight 0.3)",
@@ -136,49 +148,64 @@ with st.expander("New probe", expanded=not has_runs):
         "299 px; a network whose aux head does not fit is refused with the reason.",
     )
     bn_aux = f2.toggle(
-        "BN-auxiliary", bool(r.bn_auxiliary), key=k + "bnaux", help="[R] §10: batch-normalise the aux head's FC layer."
+        "BN-auxiliary",
+        bool(r and r.bn_auxiliary),
+        key=k + "bnaux",
+        help="[R] §10: batch-normalise the aux head's FC layer.",
     )
-    amp = f3.toggle("Mixed precision (CUDA)", r.mixed_precision, key=k + "amp")
-    channels_last = f4.toggle("channels_last (CUDA)", r.channels_last, key=k + "cl")
+    amp = f3.toggle("Mixed precision (CUDA)", r.mixed_precision if r else True, key=k + "amp")
+    channels_last = f4.toggle("channels_last (CUDA)", r.channels_last if r else True, key=k + "cl")
     seed = f5.number_input("Seed", 0, 2**31 - 1, 0, key="probes.seed")
+
+    def settings_for(spec: ModelSpec) -> dict:
+        """The probe's settings for one network: the recipe picked (or the network's own) and the switches."""
+        recipe = (default_recipe(spec) if own else r).model_dump()
+        if not own:
+            recipe.update(optimizer=optimizer, lr=lr, label_smoothing=smoothing, clip_grad_norm=clip or None)
+        recipe.update(aux_heads=aux, bn_auxiliary=bn_aux or None, mixed_precision=amp, channels_last=channels_last)
+        return {
+            "steps": steps,
+            "batch_size": batch,
+            "image_size": size,
+            "width_multiplier": width,
+            "device": device,
+            "seed": seed,
+            "data": data,
+            "recipe": recipe,
+        }
+
+    # Each network checked at these settings before anything starts (a few ms each; an image folder is checked
+    # when the probes start, not on every rerun).
+    specs = {}
+    for choice in picked:
+        spec_json = network_spec(choice, choices, message="{label} cannot be probed: it no longer opens ({exc}).")
+        if spec_json is not None:
+            specs[choice] = ModelSpec.from_json(spec_json)
+    lines = []
+    for choice, spec in specs.items():
+        try:
+            config = ProbeConfig.from_dict(settings_for(spec))
+            if data["source"] == "synthetic":
+                check(spec, config)
+            lines.append(f"- **{md(choice.label)}**: ready; {md(describe_recipe(config))}")
+        except (SpecError, DataError) as exc:
+            lines.append(f"- **{md(choice.label)}**: cannot run at these settings: {md(exc)}")
+    if lines:
+        st.markdown("\n".join(lines))
     go = st.button("Start probes", type="primary", key="probes.start")
 
 
 if go:
-    try:
-        config = ProbeConfig.from_dict(
-            {
-                "steps": steps,
-                "batch_size": batch,
-                "image_size": size,
-                "width_multiplier": width,
-                "device": device,
-                "seed": seed,
-                "data": data,
-                "recipe": {
-                    "optimizer": optimizer,
-                    "lr": lr,
-                    "momentum": 0.9,
-                    "label_smoothing": smoothing,
-                    "clip_grad_norm": clip or None,
-                    "aux_heads": aux,
-                    "bn_auxiliary": bn_aux or None,
-                    "mixed_precision": amp,
-                    "channels_last": channels_last,
-                },
-            }
-        )
-    except SpecError as exc:
-        st.error(md(f"These settings cannot run: {exc}"))
-        config = None
-    if config is not None and not picked:
+    if not picked:
         st.warning("Pick at least one network.")
-    for choice in picked if config is not None else []:
-        spec_json = network_spec(choice, choices, message="{label} was not queued: it no longer opens ({exc}).")
-        if spec_json is None:
-            continue
+    for choice, spec in specs.items():
         try:
-            run = submit(store(), ModelSpec.from_json(spec_json), config, label=choice.name, workspace=WS)
+            config = ProbeConfig.from_dict(settings_for(spec))
+        except SpecError as exc:
+            st.error(md(f"These settings cannot run: {exc}"))
+            break
+        try:
+            run = submit(store(), spec, config, label=choice.name, workspace=WS)
             st.toast(md(f"{run.label}: {run.status}"))
         except (QueueFull, StoreError) as exc:
             st.error(f"**{md(choice.label)}** was not queued: {md(exc)}")
@@ -197,48 +224,54 @@ except StoreError as exc:
 
 @st.fragment(run_every=1.0 if active_now else None)
 def live_runs() -> None:
+    """The runs waiting or training (progress, cancel, live loss) and the table of every run, read from the store
+    each second while any is waiting or training: the table's status and steps follow the runs."""
     # A store that cannot be used is said in the fragment on each of its runs (unless the page already says it),
     # and the fragment goes on polling: the store may come back.
     try:
         if not dispatched_now:
             dispatch(store())
-        active = runs.list(workspace=WS, statuses=WAITING)
-        positions = {r.id: runs.queue_position(r) for r in active}
+        every = runs.list(workspace=WS)
+        active = [r for r in every if r.status in WAITING]
+        positions = {r.id: runs.queue_position(r) for r in every if r.status == RunStatus.QUEUED}
         metrics = runs.metrics([r.id for r in active if r.step])
     except StoreError as exc:
         store_problem(exc, record=False)
         return
-    if not active:
-        if active_now:
-            st.rerun()  # the last probe just ended: refresh the whole page once, and stop polling
-        return
-    st.subheader("Running and waiting")
-    table = runs_table(active, positions)
-    for run, row in zip(active, table.itertuples(), strict=True):
-        left, right = st.columns([5, 1])
-        left.progress(run.progress, text=f"**{md(run.label)}** · {md(row.status)} · {md(row.recipe)}")
-        if right.button("Cancel", key=f"probes.cancel.{run.id}", disabled=run.cancel_requested):
-            try:
-                runs.request_cancel(run.id)
-            except StoreError as exc:
-                store_problem(exc, record=False)
-                return
-            st.rerun(scope="fragment")
-    if not metrics.empty:
-        st.plotly_chart(
-            viz.loss_curves_figure(metrics, {r.id: figure_text(r.label) for r in active}, smooth=5),
-            width="stretch",
-            key="probes.live_curve",
-        )
+    if not active and active_now:
+        st.rerun()  # the last probe just ended: refresh the whole page once (Compare runs too), and stop polling
+    if active:
+        st.subheader("Running and waiting")
+        table = runs_table(active, positions)
+        for run, row in zip(active, table.itertuples(), strict=True):
+            left, right = st.columns([5, 1])
+            left.progress(run.progress, text=f"**{md(run.label)}** · {md(row.status)} · {md(row.recipe)}")
+            if right.button("Cancel", key=f"probes.cancel.{run.id}", disabled=run.cancel_requested):
+                try:
+                    runs.request_cancel(run.id)
+                except StoreError as exc:
+                    store_problem(exc, record=False)
+                    return
+                st.rerun(scope="fragment")
+        if not metrics.empty:
+            st.plotly_chart(
+                viz.loss_curves_figure(metrics, {r.id: figure_text(r.label) for r in active}, smooth=5),
+                width="stretch",
+                key="probes.live_curve",
+            )
+    if every:
+        st.subheader("Runs")
+        st.dataframe(runs_for_reading(runs_table(every, positions)), hide_index=True, width="stretch")
+        for run in every:
+            if run.status == RunStatus.FAILED:
+                st.error(f"**{md(run.label)}** ({md(run.id)}) failed: {md(run.error)}")
 
 
 live_runs()
 dispatched_now = False  # the fragment's own later runs dispatch: that is what moves the queue on
 
-st.subheader("Runs")
 try:
     all_runs = runs.list(workspace=WS)
-    positions = {r.id: runs.queue_position(r) for r in all_runs if r.status == RunStatus.QUEUED}
 except StoreError as exc:
     store_problem(exc)
     st.stop()
@@ -248,26 +281,6 @@ if not all_runs:
         "128 px take a few minutes on a CPU."
     )
     st.stop()
-table = runs_table(all_runs, positions)
-st.dataframe(
-    table.drop(columns=["error"]),
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "images/s": st.column_config.NumberColumn(format="%.1f"),
-        "ms/step": st.column_config.NumberColumn(format="%.1f"),
-        "peak memory (MB)": st.column_config.NumberColumn(format="%.0f"),
-        "final loss": st.column_config.NumberColumn(format="%.3f"),
-        "train acc": st.column_config.NumberColumn(format="%.3f"),
-        "held-out acc": st.column_config.NumberColumn(format="%.3f"),
-        "% of matmul rate": st.column_config.NumberColumn(format="%.1f"),
-        "params": st.column_config.NumberColumn(format="localized"),
-        "MACs/image": st.column_config.NumberColumn(format="localized"),
-    },
-)
-for run in all_runs:
-    if run.status == RunStatus.FAILED:
-        st.error(f"**{md(run.label)}** ({md(run.id)}) failed: {md(run.error)}")
 
 st.subheader("Compare runs")
 labels = {r.id: f"{r.label} · {r.id[:6]}" for r in all_runs}

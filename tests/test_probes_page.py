@@ -1,15 +1,19 @@
 """The Training probes page (AppTest): start probes, see them progress and finish, cancel, compare, and a bad
-setting that shows a message and starts nothing."""
+setting that shows a message and starts nothing; and, in a real browser, the Runs table following a live run."""
 
+import os
 import time
 from pathlib import Path
 
 import pytest
+from helpers import CHROMIUM, CHROMIUM_ARGS, streamlit_process
 from probe_helpers import leave_no_worker
 from streamlit.testing.v1 import AppTest
 
-from inception_explorer.probes import ACTIVE, RunLog, RunStatus
+from inception_explorer.probes import ACTIVE, ProbeConfig, RunLog, RunStatus, StepMetrics
+from inception_explorer.probes.runner import worker_token
 from inception_explorer.settings import DATA_ROOT, PROBES_PER_DEVICE
+from inception_explorer.spec.presets import get_preset
 from inception_explorer.store import Store
 from inception_explorer.ui.views import md
 
@@ -63,7 +67,8 @@ def test_two_probes_queue_run_and_compare(home):
     at.run()  # as the polling fragment / a reload would
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["status"]) == ["done", "done"] and (table["images/s"] > 0).all()
+    assert list(table["status"]) == ["done", "done"]
+    assert all(float(v.replace(",", "")) > 0 for v in table["images/s"])  # a figure for reading: "1,234.5"
     assert at.multiselect(key="probes.compare").value == [r.id for r in runs]  # finished runs picked for comparison
     assert at.get("plotly_chart") and at.get("download_button")
 
@@ -112,3 +117,39 @@ def test_a_folder_outside_the_data_root_is_refused(home, monkeypatch):
     at.button(key="probes.start").click().run()
     assert not at.exception and "outside the data root" in at.error[0].value
     assert RunLog(Store(home / "store.sqlite")).list() == []
+
+
+@pytest.mark.browser
+def test_the_runs_table_follows_a_live_run_without_a_rerun(tmp_path):
+    """The Runs table is read again each second while a run waits or trains (it showed "queued 0/80" for a run
+    at step 11): a run whose steps move on in the store is seen moving in the table, nobody touching the page.
+    The run's worker is this test's own process (alive, so the page's dispatch leaves the run alone)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `bash .ci/setup --browser` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    store, ws = Store(tmp_path / "store.sqlite"), "live-runs-table-workspace-0001"
+    store.new_workspace(ws)
+    runs = RunLog(store)
+    run = runs.create("googlenet", get_preset("googlenet"), ProbeConfig(steps=80), "cpu", ws)
+    runs.claim(1)
+    runs.start(run.id, worker_token(os.getpid()))
+
+    def steps(first: int, last: int) -> None:
+        runs.record_steps(run.id, [StepMetrics(i, 2.0, 2.0, None, 0.1, 0.1) for i in range(first, last + 1)])
+
+    steps(1, 3)
+    try:
+        with streamlit_process(tmp_path) as (url, _), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/probes?ws={ws}")
+            table = page.locator('[data-testid="stDataFrame"]').first
+            # the grid's cells are drawn on a canvas; its accessible table (hidden) holds their text
+            table.get_by_text("running, step 3/80").first.wait_for(state="attached", timeout=60_000)
+            steps(4, 11)
+            table.get_by_text("running, step 11/80").first.wait_for(state="attached", timeout=10_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            browser.close()
+    finally:
+        runs.finish(run.id, RunStatus.CANCELLED)

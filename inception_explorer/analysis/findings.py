@@ -146,6 +146,15 @@ SOURCES: tuple[str, ...] = (
 )
 
 
+#: What a finding's value and threshold measure (``Finding.unit``), so that a table can say "4.5x" or "63%".
+RATIO = "ratio"  # a factor: "4.5x"
+SHARE = "share"  # a fraction of the block's, stage's or network's MACs or parameters: "63%"
+IMAGE_FRACTION = "of the image"  # a fraction of the input image's H*W*C: "0.02x the image's H*W*C"
+CHANNELS = "channels"  # channels per grid position
+GRID = "grid"  # a grid's side: "35x35"
+UNITS: tuple[str, ...] = (RATIO, SHARE, IMAGE_FRACTION, CHANNELS, GRID)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One block (or stage) that breaks, or nearly breaks, a principle or a rule of the papers."""
@@ -160,6 +169,8 @@ class Finding:
     message: str
     source: str  # the section that states the rule ("[R] §5"), or "heuristic"
     reason: str  # why the threshold sits where it does
+    unit: str = ""  # what ``value`` and ``threshold`` measure (one of ``UNITS``: a ratio, a share, channels, ...)
+    advice: str = ""  # what to try, in a learner's words (``Rule.advice``)
 
 
 FINDING_COLUMNS = [f.name for f in fields(Finding)]
@@ -181,10 +192,23 @@ class Rule:
     quote: str  # the sentence of the paper it rests on, with its section
     thresholds: tuple[str, ...]
     reason: str
+    unit: str = RATIO  # what the finding's value and threshold measure
+    advice: str = ""  # what to try when it fires, naming the block kinds and pages that do it
 
     def finding(
         self, severity: Severity, stage: str, block: str, value: float, threshold: float, message: str
     ) -> Finding:
         return Finding(
-            self.principle, self.name, severity, stage, block, value, threshold, message, self.source, self.reason
+            self.principle,
+            self.name,
+            severity,
+            stage,
+            block,
+            value,
+            threshold,
+            message,
+            self.source,
+            self.reason,
+            self.unit,
+            self.advice,
         )

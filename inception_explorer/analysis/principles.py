@@ -37,7 +37,20 @@ from ..spec import Conv, ModelSpec
 from ..spec.shapes import infer_shapes
 from . import rules
 from .check_context import Check, Context, applies, kernel_name, walk
-from .findings import DEFAULT_THRESHOLDS, P1, P2, P3, SEVERITIES, Finding, Rule, Thresholds
+from .findings import (
+    CHANNELS,
+    DEFAULT_THRESHOLDS,
+    IMAGE_FRACTION,
+    P1,
+    P2,
+    P3,
+    RATIO,
+    SEVERITIES,
+    SHARE,
+    Finding,
+    Rule,
+    Thresholds,
+)
 from .rules import width_depth
 
 __all__ = ["CHECKS", "RULES", "check", "width_depth", "worst_severity"]
@@ -60,6 +73,12 @@ REPRESENTATION_DROP = Rule(
     "One stride-2 halving of the grid at constant width loses 4x (4.0-4.12x with valid-padding floors), and Fig. 10 "
     "halves the grid while doubling the filters (2x): more than 4.5x is beyond any reduction of either paper. A "
     "violation early, or anywhere at 16x or more (two halvings in one block: 'extreme compression'); else a warning.",
+    unit=RATIO,
+    advice=(
+        "Halve the grid with a Fig. 10 grid reduction (the reduction_fig10 kind: parallel stride-2 conv and pool "
+        "branches that widen while they reduce), or widen this block's output so that H*W*C falls at most about "
+        "4x."
+    ),
 )
 
 
@@ -103,6 +122,11 @@ EARLY_COMPRESSION = Rule(
     "Both papers' stems widen before they pool and never fall below 0.88x of the input image's H*W*C (GoogLeNet "
     "1.0x, v3 0.88x, their modules' narrowest cuts >= 0.83x); pooling the raw image 224 -> 28 leaves 1/64, a 1x1 "
     "squeeze of 30-48x at the first Inception stage 1/50-1/24. Always a violation.",
+    unit=IMAGE_FRACTION,
+    advice=(
+        "Keep more channels here: widen the block's output or its 1x1 reductions, or move the squeeze later; the "
+        "papers' stems never fall below 0.88x of the image's H*W*C."
+    ),
 )
 
 
@@ -142,6 +166,11 @@ INTERNAL_SQUEEZE = Rule(
     ("max_internal_squeeze", "extreme_drop"),
     "GoogLeNet's and v3's modules keep their narrowest cut at >= 0.75x of their input ([G] Table 1, the released "
     "v3's widths); a 4x squeeze is the loss of one halving of the grid. A violation early or at 16x or more.",
+    unit=RATIO,
+    advice=(
+        "Widen the block's 1x1 reductions (on Build) until its narrowest cut keeps at least a quarter of its "
+        "input's H*W*C."
+    ),
 )
 
 
@@ -187,6 +216,11 @@ LOW_ACTIVATIONS = Rule(
     ("coarse_grid", "min_coarse_channels"),
     "Coarse = 8x8 or smaller, the grid [R] Fig. 7 is used on. GoogLeNet's 7x7 grid carries 832-1024 channels ([G] "
     "Table 1), v3's 8x8 grid 1280-2048 ([R] Table 1); a quarter of v3's 2048 is where the warning starts.",
+    unit=CHANNELS,
+    advice=(
+        "Widen the blocks on this coarse grid (Inception-v3 carries 1280-2048 channels at 8x8), e.g. their output "
+        "widths on Build."
+    ),
 )
 
 
@@ -228,6 +262,11 @@ EXPANDED_BANK = Rule(
     ("coarse_grid", "min_coarse_channels"),
     "Coarse = 8x8 or smaller (Fig. 7's 'coarsest (8 x 8) grids'); a module there with enough channels (else the "
     "warning above applies) and no parallel 1x3 / 3x1 forks. A note: GoogLeNet's 7x7 modules predate Fig. 7.",
+    unit=CHANNELS,
+    advice=(
+        "A suggestion, not a defect: convert the module to inception_fig7 ([R] Fig. 7, expanded 1x3 / 3x1 "
+        "outputs) on Build to see what it costs."
+    ),
 )
 
 
@@ -271,6 +310,11 @@ NO_1X1_REDUCTION = Rule(
     "A 3x3 / 5x5 that sees more channels than it outputs, or >= 512 (v3's spatial convs without a 1x1 in front see "
     "at most 288), with no 1x1 before it in its branch. A violation when such layers take >= 50% of the block's "
     "MACs (the naive modules of [G] Fig. 2a spend 94-97% there), else a warning.",
+    unit=SHARE,
+    advice=(
+        "Convert the block to inception_v1 ([G] Fig. 2b) on Build: 1x1 reductions in front of the 3x3 and 5x5 and "
+        "a pool projection, which cuts its MACs several times over."
+    ),
 )
 
 

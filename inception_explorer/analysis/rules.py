@@ -29,7 +29,19 @@ import pandas as pd
 from ..spec import Conv, ModelSpec
 from ..spec.shapes import BlockShape, infer_shapes
 from .check_context import Context, applies, is_pool_only, kernel_name, walk
-from .findings import ASYMMETRIC, FACTORIZATION, GRID_REDUCTION, HEURISTIC, P1, P4, Finding, Rule
+from .findings import (
+    ASYMMETRIC,
+    FACTORIZATION,
+    GRID,
+    GRID_REDUCTION,
+    HEURISTIC,
+    P1,
+    P4,
+    RATIO,
+    SHARE,
+    Finding,
+    Rule,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # [R] §3.1: factorize large filters
@@ -44,6 +56,11 @@ LARGE_KERNELS = Rule(
     ("large_kernel_area", "large_kernel_share"),
     "Kernels of 25 taps or more (5x5, 7x7); a note when they take more than half a block's MACs: v3's InceptionA "
     "keeps 30% in its 5x5 branch, GoogLeNet's 7x7 conv1 100% ([R] §10 factorizes that 7x7).",
+    unit=SHARE,
+    advice=(
+        "Factorize: convert a 5x5 module to inception_fig5 (two 3x3, [R] Fig. 5), or a 7x7 into three 3x3 as [R] "
+        "§10 does; the Factorization lab counts the saving first."
+    ),
 )
 
 
@@ -84,6 +101,11 @@ ASYMMETRIC_GRID = Rule(
     ("asymmetric_grid_min", "asymmetric_grid_max"),
     "The paper's own range. Only 1xn followed by nx1 in sequence counts: the parallel 1x3 / 3x1 forks of Fig. 7 "
     "are expanded outputs, not a factorization.",
+    unit=GRID,
+    advice=(
+        "Keep the 1xn + nx1 modules (inception_fig6) on the 12x12 to 20x20 grids (v3's 17x17); on this grid use "
+        "inception_fig5 (two 3x3) instead."
+    ),
 )
 
 
@@ -172,6 +194,11 @@ REDUCE_BEFORE_EXPANSION = Rule(
     "pool, or a strided conv at constant width) followed by a block that at least doubles the filters, more than "
     "they widened on the grid before it. The presets' reductions are followed by <= 1.33x (the naive GoogLeNet's "
     "2.17x after a 3x widening). A violation, as the caption says.",
+    unit=RATIO,
+    advice=(
+        "Replace the reduction with a Fig. 10 grid reduction (reduction_fig10), which widens while it halves the "
+        "grid, or widen the filters before reducing."
+    ),
 )
 
 
@@ -212,6 +239,11 @@ EXPAND_THEN_POOL = Rule(
     "(conv1: 3 -> 64) on the grid before each pool, v3 2x and 2.4x. Below 1.5x the grid and its pool still lose more "
     "than 2.7x of H*W*C together, and the pool counts as a pool-only reduction. A note: no principle is broken, the "
     "cost is the finding.",
+    unit=RATIO,
+    advice=(
+        "Nothing is broken. To save the cost, replace the pool with a Fig. 10 grid reduction (reduction_fig10) "
+        "that halves the grid with parallel stride-2 conv and pool branches."
+    ),
 )
 
 
@@ -259,6 +291,11 @@ POOL_ONLY_REDUCTION = Rule(
     "to make up "
     "for it. A note before the first module while the representation stays >= 0.5x the input image's (where both "
     "papers' stems pool), else a warning.",
+    unit=RATIO,
+    advice=(
+        "Widen the block before the pool by 1.5x or more, or replace the pool with a Fig. 10 grid reduction "
+        "(reduction_fig10)."
+    ),
 )
 
 
@@ -307,6 +344,11 @@ STAGE_MACS_SHARE = Rule(
     ("max_stage_macs_share",),
     "This tool's heuristic; [R] says nothing about shares per stage. No stage of GoogLeNet (35%), v2 (40%) or v3 "
     "(41%) takes more than half the MACs; the naive GoogLeNet's inception4 takes 63%.",
+    unit=SHARE,
+    advice=(
+        "Spread the cost: narrow this stage's widest blocks or move a module to another stage (Build), then look "
+        "at the stage shares again."
+    ),
 )
 STAGE_PARAMS_SHARE = Rule(
     "stage params share",
@@ -316,6 +358,8 @@ STAGE_PARAMS_SHARE = Rule(
     ("max_stage_params_share",),
     "This tool's heuristic. Parameters concentrate where the network is widest (v3's 8x8 stage holds 54%, v2's 47%, "
     "the naive GoogLeNet's inception5 51%), so the bar is higher than for MACs.",
+    unit=SHARE,
+    advice=("Narrow this stage's widest blocks; parameters grow with the square of the width."),
 )
 WIDTH_DEPTH_SPREAD = Rule(
     "width/depth spread",
@@ -326,6 +370,8 @@ WIDTH_DEPTH_SPREAD = Rule(
     ("max_width_depth_spread",),
     "This tool's measure: a stage's output channels per conv layer on its longest path; GoogLeNet spreads 4x across "
     "stages, v3 6.4x, the naive GoogLeNet 38.6x. A note above 10x.",
+    unit=RATIO,
+    advice=("Grow width and depth together: make the widest stage narrower, or deeper by adding a block."),
 )
 
 

@@ -168,7 +168,7 @@ def googlenet() -> ModelSpec:
     layer; conv1, 4a, 4c, 4d, 4e, 5a and 5b match no convention. conv1 prints 2.7K / 34M, consistent with each
     other but not with a 7x7/2 conv from 3 to 64 channels (9,408 weights, 118M MACs); 5a prints 1072K / 54M,
     consistent with each other but not with its widths (1,042,432 weights, 51.1M MACs). Our weights come to
-    6,826.4K of 1024 (see ``analysis/reference.py``).
+    6,826.4K of 1024 (``inception_explorer/analysis/reference.py``; the Costs page sets Table 1 beside them).
     """
     return _googlenet(
         False, "googlenet", "GoogLeNet / Inception-v1, [G] Table 1 (Fig. 2b modules, 5x5 branch as printed)."
@@ -396,7 +396,7 @@ def inception_v3() -> ModelSpec:
     """Inception-v3 as released (TF-slim, torchvision ``inception_v3``, timm ``inception_v3``), layer for layer,
     299x299x3.
 
-    Where it differs from [R] Table 1 (see shared/reference/README.md): the stem ends in 1x1 (80) and 3x3 (192)
+    Where it differs from [R] Table 1 (every difference is listed here): the stem ends in 1x1 (80) and 3x3 (192)
     at 73x73 / 71x71 and a max pool to 35x35x192; three ``InceptionA`` modules (Mixed_5b..5d) keep a 5x5 branch
     beside the double 3x3 of Fig. 5; the 17x17 grid has a reduction (Mixed_6a, ``InceptionB``) and four Fig. 6
     modules (Mixed_6b..6e, n = 7) where the table says 5x Inception; the 8x8 grid has a reduction (Mixed_7a,
