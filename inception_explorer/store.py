@@ -91,6 +91,22 @@ CREATE TABLE IF NOT EXISTS drafts (
     source_name TEXT NOT NULL,
     updated REAL NOT NULL
 );
+-- rooms.py's (columns described with rooms.Room, HandIn, Progress): rooms, the copies shown to them, hand-ins
+-- (the triggers refuse to change or delete one), each workspace's progress per exercise.
+CREATE TABLE IF NOT EXISTS rooms (code TEXT PRIMARY KEY, title TEXT NOT NULL, exercise_ids TEXT NOT NULL,
+    exercise_file TEXT NOT NULL, is_open INTEGER NOT NULL DEFAULT 1, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS room_networks (room TEXT NOT NULL REFERENCES rooms(code),
+    token TEXT NOT NULL REFERENCES published(token) ON DELETE CASCADE, PRIMARY KEY (room, token));
+CREATE TABLE IF NOT EXISTS handins (id TEXT PRIMARY KEY, room TEXT NOT NULL REFERENCES rooms(code),
+    student TEXT NOT NULL, name TEXT NOT NULL, exercise_id TEXT NOT NULL, spec_json TEXT NOT NULL,
+    report_json TEXT NOT NULL, token TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS handins_room ON handins(room, created);
+CREATE TRIGGER IF NOT EXISTS handins_unchanged BEFORE UPDATE ON handins
+    BEGIN SELECT RAISE(ABORT, 'a hand-in cannot be changed after the fact'); END;
+CREATE TRIGGER IF NOT EXISTS handins_kept BEFORE DELETE ON handins
+    BEGIN SELECT RAISE(ABORT, 'a hand-in cannot be deleted'); END;
+CREATE TABLE IF NOT EXISTS progress (workspace TEXT NOT NULL, exercise_id TEXT NOT NULL, passed INTEGER NOT NULL,
+    total INTEGER NOT NULL, solved REAL, updated REAL NOT NULL, PRIMARY KEY (workspace, exercise_id));
 CREATE TABLE IF NOT EXISTS device_rates (
     device_name TEXT NOT NULL,
     dtype TEXT NOT NULL,
@@ -98,6 +114,15 @@ CREATE TABLE IF NOT EXISTS device_rates (
     measured REAL NOT NULL,
     PRIMARY KEY (device_name, dtype)
 );
+CREATE TABLE IF NOT EXISTS device_bandwidth (device_name TEXT PRIMARY KEY, bytes_per_s REAL NOT NULL, measured REAL);
+-- Background profiles, kept by key (sha256 of the spec as profiled, batch, device); see probes/profiling.py.
+CREATE TABLE IF NOT EXISTS profiles (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, key TEXT NOT NULL, workspace TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL, status TEXT NOT NULL, device TEXT NOT NULL, spec_json TEXT NOT NULL, batch INTEGER NOT NULL,
+    repeats INTEGER NOT NULL, warmup INTEGER NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
+    worker TEXT, stage TEXT NOT NULL DEFAULT '', error TEXT, result_json TEXT
+);
+CREATE INDEX IF NOT EXISTS profiles_key ON profiles(key, status);
 """
 
 

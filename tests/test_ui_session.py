@@ -86,17 +86,23 @@ def test_a_clients_id_kept_through_a_broken_store_is_never_recorded(store_home):
     assert ws != CHOSEN and _refused(at) and not Store(path).has_workspace(CHOSEN)
 
 
-def test_the_build_page_says_when_a_workspace_has_as_many_variants_and_copies_as_it_may(store_home, monkeypatch):
+def test_the_pages_say_when_a_workspace_has_as_many_variants_and_copies_as_it_may(store_home, monkeypatch):
     monkeypatch.setenv(settings.MAX_VARIANTS_PER_WORKSPACE, "1")
     monkeypatch.setenv(settings.MAX_PUBLISHED_PER_WORKSPACE, "1")
+    monkeypatch.setenv(settings.INSTRUCTOR_KEY, "room-key")
     at = _open(page="pages/build_page.py")
     for name in ("first", "second"):
-        at.text_input(key="build.save_name").set_value(name).run()
+        next(t for t in at.text_input if t.label == "Variant name").set_value(name).run()
         at.button(key="build.save").click().run()
     assert not at.exception
     assert any(md("already keeps 1 variants, the most one may") in e.value for e in at.error)
     ws = at.session_state["workspace"]
     assert Store(store_home / "store.sqlite").variant_names(ws) == ["first"]
+    # publishing is the Instructor page's (with the server's key); the cap is still the workspace's
+    at.switch_page("pages/instructor_page.py").run()
+    at.text_input(key="instructor.key_input").set_value("room-key")
+    at.button(key="FormSubmitter:instructor.login-Enter").click().run()
     for _ in range(2):
-        at.button(key="build.publish").click().run()
+        at.button(key="instructor.publish").click().run()
+    assert not at.exception
     assert any(md("already published 1 read-only copies") in e.value for e in at.error)
