@@ -12,12 +12,17 @@ does not find there got the first visitor of /probes or /build?published=... a "
 After that first run Streamlit uses this navigation alone and the aliases are never looked at again.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from inception_explorer.ui.current import follow_url
 from inception_explorer.ui.session import workspace
 
-st.set_page_config(page_title="Inception Explorer", page_icon=":material/hub:", layout="wide")
+# A local file: Streamlit 1.67 makes a ":material/..." favicon a fonts.gstatic.com address, which an offline lab
+# cannot reach; a file is served by this server (/media/...).
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+st.set_page_config(page_title="Inception Explorer", page_icon=str(FAVICON), layout="wide")
 st.session_state.setdefault("presets.selected", "googlenet")
 workspace()  # this session's workspace, carried in the URL (?ws=...): saved variants and probe runs live there
 follow_url()  # the network every page opens on, named in the URL (?net=..., ?variant=..., ?published=...)
@@ -36,6 +41,9 @@ page = st.navigation(
             url_path="factorization",
         ),
         st.Page("pages/probes_page.py", title="Training probes", icon=":material/monitoring:", url_path="probes"),
+        st.Page("pages/exercises_page.py", title="Exercises", icon=":material/task_alt:", url_path="exercises"),
+        st.Page("pages/instructor_page.py", title="Instructor", icon=":material/school:", url_path="instructor"),
+        st.Page("pages/ladder_page.py", title="Cost ladder ([R] Table 3)", icon=":material/stairs:", url_path="ladder"),
     ]
 )
 page.run()

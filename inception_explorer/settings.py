@@ -30,6 +30,10 @@ PROBE_MAX_SECONDS = PREFIX + "PROBE_MAX_SECONDS"
 PROBE_MEMORY_BYTES = PREFIX + "PROBE_MEMORY_BYTES"
 MAX_VARIANTS_PER_WORKSPACE = PREFIX + "MAX_VARIANTS_PER_WORKSPACE"
 MAX_PUBLISHED_PER_WORKSPACE = PREFIX + "MAX_PUBLISHED_PER_WORKSPACE"
+INSTRUCTOR_KEY = PREFIX + "INSTRUCTOR_KEY"
+MAX_ROOMS = PREFIX + "MAX_ROOMS"
+MAX_HANDINS_PER_ROOM = PREFIX + "MAX_HANDINS_PER_ROOM"
+MAX_WEIGHTS_BYTES = PREFIX + "MAX_WEIGHTS_BYTES"
 
 #: Every variable this package reads, with its default as text (the README's table is made from the same facts).
 VARIABLES: dict[str, str] = {
@@ -48,6 +52,10 @@ VARIABLES: dict[str, str] = {
     PROBE_MEMORY_BYTES: "0",
     MAX_VARIANTS_PER_WORKSPACE: "200",
     MAX_PUBLISHED_PER_WORKSPACE: "50",
+    INSTRUCTOR_KEY: "",
+    MAX_ROOMS: "100",
+    MAX_HANDINS_PER_ROOM: "2000",
+    MAX_WEIGHTS_BYTES: "150000000",
 }
 
 
@@ -84,6 +92,14 @@ class Settings:
     max_variants_per_workspace: int
     #: ... and read-only copies it may publish.
     max_published_per_workspace: int
+    #: The key that makes a visitor the instructor (rooms, publishing, hand-ins); empty: no instructor here.
+    instructor_key: str
+    #: Rooms one server keeps ...
+    max_rooms: int
+    #: ... and hand-ins one room takes (a class of 40, each handing in an exercise set several times).
+    max_handins_per_room: int
+    #: The largest weights file (safetensors) the Build page takes: Inception-v3's 27 M fp32 parameters are 109 MB.
+    max_weights_bytes: int
 
 
 def _int(name: str, minimum: int = 1) -> int:
@@ -113,4 +129,8 @@ def settings() -> Settings:
         probe_memory_bytes=_int(PROBE_MEMORY_BYTES, minimum=0),
         max_variants_per_workspace=_int(MAX_VARIANTS_PER_WORKSPACE),
         max_published_per_workspace=_int(MAX_PUBLISHED_PER_WORKSPACE),
+        instructor_key=env.get(INSTRUCTOR_KEY, "").strip(),
+        max_rooms=_int(MAX_ROOMS),
+        max_handins_per_room=_int(MAX_HANDINS_PER_ROOM),
+        max_weights_bytes=_int(MAX_WEIGHTS_BYTES),
     )

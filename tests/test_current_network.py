@@ -38,10 +38,25 @@ def _top(at: AppTest) -> str:
     return next(m.value for m in at.markdown if m.value.startswith("Network: "))
 
 
+def _labelled(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
+def _select_block(at: AppTest, stage: int, block: str) -> None:
+    """Build's Stage and Block pickers (found by label: their keys follow the names, so labels follow a convert)."""
+    _labelled(at.selectbox, "Stage").select(stage).run()
+    _labelled(at.selectbox, "Block").select(block).run()
+
+
+def _block_macs(at: AppTest) -> int:
+    """The MACs of every block in Build's per-block table (the one with a findings column)."""
+    table = next(d.value for d in at.dataframe if "findings" in d.value.columns)
+    return int(table["macs"].sum())
+
+
 def _narrow_4c(at: AppTest) -> None:
     """On the Build page: inception4c's 5x5 branch 64 -> 32 filters (5,970,944 fewer MACs)."""
-    at.selectbox(key="build.stage").select(2).run()
-    at.selectbox(key="build.block.2").select("inception4c").run()
+    _select_block(at, 2, "inception4c")
     next(n for n in at.number_input if n.label == "ch5x5").set_value(32)
     at.button[[b.label for b in at.button].index("Apply")].click().run()
     assert not at.exception, at.exception
@@ -108,7 +123,7 @@ def test_a_reload_keeps_the_unsaved_draft(store_home):
     ws = _workspace(store_home)
     at = _open(_session({"ws": ws}), "build")
     _narrow_4c(at)
-    edited = int(at.dataframe[-1].value["macs"].sum())
+    edited = _block_macs(at)
     kept = Store(store_home / "store.sqlite").load_draft(ws)
     assert isinstance(kept, DraftRecord) and (kept.source_kind, kept.source_name) == ("preset", "googlenet")
     address = dict(at.query_params)
@@ -117,7 +132,7 @@ def test_a_reload_keeps_the_unsaved_draft(store_home):
     assert _top(reloaded) == DRAFT_TOP
     assert {m.label: m.value for m in reloaded.metric}["MACs"] == f"{edited / 1e9:.3f} G"
     _open(reloaded, "build")
-    assert int(reloaded.dataframe[-1].value["macs"].sum()) == edited
+    assert _block_macs(reloaded) == edited
     assert any("loaded from preset googlenet" in c.value for c in reloaded.caption)
     # another workspace has no draft of it
     other = _open(_session({"ws": _workspace(store_home), "net": "draft"}), "costs")
@@ -182,8 +197,7 @@ def test_no_change_from_the_preset_is_no_red_arrow(store_home):
     assert metrics["Parameters"].delta == "+0"
     assert MetricProto.MetricColor.Name(metrics["Parameters"].proto.color) == "GRAY"
     assert MetricProto.MetricDirection.Name(metrics["Parameters"].proto.direction) == "NONE"
-    at.selectbox(key="build.stage").select(1).run()  # a real change: fewer parameters, a green fall
-    at.selectbox(key="build.block.1").select("Mixed_5b").run()
+    _select_block(at, 1, "Mixed_5b")  # a real change: fewer parameters, a green fall
     next(n for n in at.number_input if n.label == "pool_proj").set_value(16)
     at.button[[b.label for b in at.button].index("Apply")].click().run()
     metrics = {m.label: m for m in at.metric}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from inception_explorer import rooms, settings
 from inception_explorer.errors import SpecError
 from inception_explorer.spec import ModelSpec
 from inception_explorer.spec.presets import get_preset
@@ -123,31 +124,57 @@ def test_a_published_copy_with_a_hostile_name_opens_as_text(store_home, kind):
         _no_markup(text)
 
 
+def _name_field(at: AppTest):
+    return next(t for t in at.text_input if t.label == "Variant name")
+
+
+def _instructor(at: AppTest, monkeypatch) -> AppTest:
+    """``at`` on the Instructor page, its key entered: publishing is the instructor's."""
+    monkeypatch.setenv(settings.INSTRUCTOR_KEY, "room-key")
+    at.switch_page("pages/instructor_page.py").run()
+    at.text_input(key="instructor.key_input").set_value("room-key")
+    at.button(key="FormSubmitter:instructor.login-Enter").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 @pytest.mark.parametrize("kind", [k for k in HOSTILE if k != "bidi"])
-def test_saving_and_publishing_a_hostile_name_answers_in_text(store_home, kind):
+def test_saving_and_publishing_a_hostile_name_answers_in_text(store_home, kind, monkeypatch):
     name = HOSTILE[kind]
     at = _session(store_home)
-    at.text_input(key="build.save_name").set_value(name).run()
+    _name_field(at).set_value(name).run()
     at.button(key="build.save").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     _shows_as_text(next(s.value for s in at.success if "Saved" in s.value), name)
-    at.button(key="build.publish").click().run()
+    _instructor(at, monkeypatch)
+    at.text_input(key="instructor.publish_name").set_value(name).run()
+    at.button(key="instructor.publish").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
     _shows_as_text(next(s.value for s in at.success if "Published" in s.value), name)
+    listed = next(m.value for m in at.markdown if "no room" in m.value)  # the list of published copies
+    _shows_as_text(listed, name)
+    at.switch_page("pages/build_page.py").run()
     at.selectbox(key="build.start").select(f"variant {name}").run()  # the picker's options are plain text
     at.button(key="build.load").click().run()
     _shows_as_text(next(c.value for c in at.caption if "loaded from" in c.value), f"variant {name}")
 
 
-def test_bidi_controls_in_a_variant_name_are_refused_with_a_clear_message(store_home):
+def test_bidi_controls_in_a_variant_name_are_refused_with_a_clear_message(store_home, monkeypatch):
     at = _session(store_home)
-    at.text_input(key="build.save_name").set_value(HOSTILE["bidi"]).run()
-    for button in ("build.save", "build.publish"):
-        at.button(key=button).click().run()
-        assert not at.exception
-        (error,) = [e.value for e in at.error]
+    _name_field(at).set_value(HOSTILE["bidi"]).run()
+    at.button(key="build.save").click().run()  # Save on Build ...
+    saved = [e.value for e in at.error]
+    _instructor(at, monkeypatch)
+    at.text_input(key="instructor.publish_name").set_value(HOSTILE["bidi"]).run()
+    at.button(key="instructor.publish").click().run()  # ... Publish on the Instructor page
+    assert not at.exception
+    for errors in (saved, [e.value for e in at.error]):
+        (error,) = errors
         assert md("bidirectional control characters (U+202E)") in error
         assert "\u202e" not in error and md("exam\\u202etxt.exe") in error  # the name's escape, not the character
-    assert Store(store_home / "store.sqlite").variant_names(at.session_state["workspace"]) == []
+    store = Store(store_home / "store.sqlite")
+    assert store.variant_names(at.session_state["workspace"]) == []
+    assert rooms.Instructor("room-key", store).published() == []
 
 
 def test_ten_kilobytes_typed_into_a_name_is_a_short_escaped_message(store_home):
@@ -180,7 +207,7 @@ def test_a_ten_kilobyte_stage_name_is_refused_in_a_short_message(store_home):
     at = _session(store_home)
     form = next(t for t in at.text_input if t.label == "Name of this stage")
     form.set_value(TEN_KB)
-    next(b for b in at.button if b.label == "Apply" and "network" in str(b.form_id)).click().run()
+    at.button(key="build.stage_rename").click().run()
     assert not at.exception
     (error,) = [e.value for e in at.error]
     assert md("a stage name must be at most 64 characters") in error and len(error) < 200

@@ -91,15 +91,28 @@ def test_a_store_that_cannot_be_created_is_a_clear_message(tmp_path):
 
 def test_no_user_input_is_ever_unpickled_or_evaluated():
     """Security: nothing in the package or the pages deserialises with pickle / torch.load or runs eval / exec."""
+    import io
     import re
+    import tokenize
 
     root = Path(__file__).resolve().parents[1]
     offenders = []
     for path in [*(root / "inception_explorer").rglob("*.py"), *(root / "pages").glob("*.py"), root / "app.py"]:
-        for n, line in enumerate(path.read_text().splitlines(), 1):
+        # the code only: strings and comments may say "never a pickle" (the weights upload does)
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        lines: dict[int, str] = {}
+        text_tokens = (tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING))
+        for tok in tokens:
+            if tok.type not in text_tokens:
+                lines[tok.start[0]] = lines.get(tok.start[0], "") + tok.string
+        for n, line in lines.items():
             if re.search(r"\b(pickle|marshal|shelve|torch\.load|eval\(|exec\(|__import__|yaml\.load)\b", line):
                 offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
     assert not offenders, offenders
+    # the scan itself still sees code
+    planted = "import pickle\nx = torch.load(f)\n"
+    seen = [t.string for t in tokenize.generate_tokens(io.StringIO(planted).readline) if t.type == tokenize.NAME]
+    assert "pickle" in seen and "load" in seen
 
 
 def test_workspaces_do_not_see_each_others_variants(tmp_path):

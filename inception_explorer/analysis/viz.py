@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from ..spec import Conv
 from ..spec.shapes import Shape, layer_output
+from .compare_figures import compare_representation_figure  # noqa: F401  (Compare's curves live there)
 
 SEVERITY_STYLE: dict[str, dict[str, Any]] = {
     "info": {"color": "#1f77b4", "symbol": "circle-open", "size": 11},
@@ -52,13 +53,18 @@ def _stage_spans(blocks: pd.DataFrame) -> list[tuple[str, int, int]]:
 
 
 def representation_figure(
-    blocks: pd.DataFrame, findings: pd.DataFrame | None = None, title: str | None = None
+    blocks: pd.DataFrame,
+    findings: pd.DataFrame | None = None,
+    title: str | None = None,
+    selected: str | None = None,
 ) -> go.Figure:
     """H*W*C of every block's output (``report.blocks``, head row = logits), log y, stages shaded; findings marked.
 
-    Row 1: the representation curve (trace "representation", y = ``blocks.representation``), the input image's
-    H*W*C as a separate point at x = "input", one marker trace per severity at the flagged blocks (hover = the
-    finding's message; stage-level findings sit on the stage's last block). Row 2: grid size (H) and channels.
+    Row 1: the representation curve (trace "representation", y = ``blocks.representation``, customdata = the block
+    names, so that a click on a point names its block), the input image's H*W*C as a separate point at x = "input",
+    one marker trace per severity at the flagged blocks (hover = the finding's message; stage-level findings sit on
+    the stage's last block). Row 2: grid size (H) and channels. ``selected`` (a block name) is highlighted: a ring
+    on its point (trace "selected") and a band over both rows.
     """
     blocks = blocks.reset_index(drop=True)
     labels = _labels(blocks)
@@ -176,6 +182,32 @@ def representation_figure(
             row=1,
             col=1,
         )
+    if selected is not None and selected in blocks["block"].tolist():
+        i = blocks["block"].tolist().index(selected)
+        fig.add_trace(
+            go.Scatter(
+                x=[i],
+                y=[int(blocks.loc[i, "representation"])],
+                mode="markers",
+                name="selected",
+                marker=dict(color="rgba(0,0,0,0)", symbol="circle", size=20, line=dict(width=3, color="#e377c2")),
+                hovertext=[f"{selected} (selected)"],
+                hoverinfo="text",
+                customdata=[selected],
+            ),
+            row=1,
+            col=1,
+        )
+        for row in (1, 2):
+            fig.add_vrect(
+                x0=i - 0.45,
+                x1=i + 0.45,
+                fillcolor="rgba(227,119,194,0.18)",
+                line_width=0,
+                layer="below",
+                row=row,
+                col=1,
+            )
     fig.update_yaxes(type="log", title_text="H*W*C", row=1, col=1)
     fig.update_yaxes(type="log", title_text="H / C", row=2, col=1)
     fig.update_xaxes(tickmode="array", tickvals=[-1, *x], ticktext=["input", *labels], tickangle=-60, row=2, col=1)
@@ -227,39 +259,6 @@ def _add_share_bars(
             fig.add_trace(trace)
         else:
             fig.add_trace(trace, row=row, col=col)
-
-
-def compare_representation_figure(
-    networks: Mapping[str, pd.DataFrame], relative_depth: bool = True, title: str | None = None
-) -> go.Figure:
-    """Representation curves of several networks overlaid (log y); x is the relative depth (0 = first block,
-    1 = logits) so that networks of different lengths line up, or the block index with ``relative_depth=False``."""
-    fig = go.Figure()
-    for name, blocks in networks.items():
-        blocks = blocks.reset_index(drop=True)
-        n = len(blocks)
-        x = [i / max(n - 1, 1) for i in range(n)] if relative_depth else list(range(n))
-        labels = _labels(blocks)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=blocks["representation"].tolist(),
-                mode="lines+markers",
-                name=name,
-                hovertext=[
-                    f"{name}: {lab}<br>{o} = {r:,}"
-                    for lab, o, r in zip(labels, blocks["output"], blocks["representation"], strict=True)
-                ],
-                hoverinfo="text",
-            )
-        )
-    fig.update_layout(
-        title=title or "Representation size H*W*C, block by block",
-        xaxis_title="relative depth (0 = first block, 1 = logits)" if relative_depth else "block",
-        yaxis=dict(type="log", title="H*W*C"),
-        hovermode="closest",
-    )
-    return fig
 
 
 def compare_stage_share_figure(networks: Mapping[str, pd.DataFrame], title: str | None = None) -> go.Figure:

@@ -5,7 +5,9 @@ or ``probes``: an edit is data in, data out, and is checked by ``spec``'s own va
 
 ``structure`` (stages and blocks: add, remove, rename, duplicate, move, set fields), ``convert`` (a block to
 another kind, keeping what carries over; the Factorization lab's apply), ``drafts`` (checking a draft, problems
-by block, undo), ``fields`` (a block's form fields).
+by block, undo), ``fields`` (a block's form fields), ``session`` (the Build page's network under edit: every edit,
+undo and redo, what each edit said), ``blocks`` (a new block of any kind; custom blocks as tables of layers),
+``aux`` (the aux heads' edits of a session).
 """
 
 from .convert import LAYER_KINDS, MODULE_KINDS, ROLES, apply_factorization, convert_block, convertible_kinds

@@ -129,6 +129,14 @@ def googlenet_table1(spec_json: str) -> pd.DataFrame:
     return _table(cost_report(spec_json))
 
 
+@st.cache_data(show_spinner="Counting the rungs of [R] Table 3…", max_entries=1, ttl=TTL)
+def ladder_table() -> pd.DataFrame:
+    """[R] Table 3's ladder (``analysis.ladder.ladder()``): eight networks counted, the same for every session."""
+    from ..analysis.ladder import ladder
+
+    return ladder()
+
+
 @st.cache_data(
     show_spinner="Building and counting each option with fvcore…", max_entries=ENTRIES, ttl=TTL, max_size=MAX_SIZE
 )
@@ -257,3 +265,19 @@ def network_choices(include_build: bool = False) -> NetworkChoices:
         known[DRAFT] = st.session_state[BUILD_VALID]
     known.update({preset(p.name): preset_json(p.name) for p in list_presets()})
     return NetworkChoices(known, store().variant_names(st.session_state.get("workspace", "")))
+
+
+@st.cache_data(show_spinner=False, max_entries=ENTRIES, ttl=TTL, max_size=MAX_SIZE)
+def build_representation_figure(spec_json: str, selected: str | None):
+    """The Build page's curve: ``representation_figure`` with the ``selected`` block highlighted."""
+    from ..analysis import viz
+
+    return viz.representation_figure(cost_report(spec_json).blocks, principle_findings(spec_json), selected=selected)
+
+
+@st.cache_data(show_spinner="Fitting the widths to the budget…", max_entries=FEW_ENTRIES, ttl=TTL, max_size=MAX_SIZE)
+def fit_budget(spec_json: str, macs: int, keep: str):
+    """``analysis.fit.fit_result`` of a network (``FitError`` when the budget cannot be met, never cached)."""
+    from ..analysis.fit import fit_result
+
+    return fit_result(ModelSpec.from_json(spec_json), macs, keep)
