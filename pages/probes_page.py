@@ -8,6 +8,7 @@ import streamlit as st
 
 from inception_explorer.analysis import viz
 from inception_explorer.errors import SpecError
+from inception_explorer.nn.weights import matching_weights, weights_ref
 from inception_explorer.probes import (
     ACTIVE,
     DataError,
@@ -157,8 +158,9 @@ with st.expander("New probe", expanded=not has_runs):
     channels_last = f4.toggle("channels_last (CUDA)", r.channels_last if r else True, key=k + "cl")
     seed = f5.number_input("Seed", 0, 2**31 - 1, 0, key="probes.seed")
 
-    def settings_for(spec: ModelSpec) -> dict:
-        """The probe's settings for one network: the recipe picked (or the network's own) and the switches."""
+    def settings_for(spec: ModelSpec, init: str | None = None) -> dict:
+        """The probe's settings for one network: the recipe picked (or the network's own) and the switches;
+        ``init``: the uploaded weights it starts from (fine-tuning)."""
         recipe = (default_recipe(spec) if own else r).model_dump()
         if not own:
             recipe.update(optimizer=optimizer, lr=lr, label_smoothing=smoothing, clip_grad_norm=clip or None)
@@ -172,6 +174,7 @@ with st.expander("New probe", expanded=not has_runs):
             "seed": seed,
             "data": data,
             "recipe": recipe,
+            "init_weights": init,
         }
 
     # Each network checked at these settings before anything starts (a few ms each; an image folder is checked
@@ -181,10 +184,21 @@ with st.expander("New probe", expanded=not has_runs):
         spec_json = network_spec(choice, choices, message="{label} cannot be probed: it no longer opens ({exc}).")
         if spec_json is not None:
             specs[choice] = ModelSpec.from_json(spec_json)
+    # A network with weights uploaded on Build can start from them (fine-tuning: the classifier is trained anew).
+    inits: dict = {}
+    for n, (choice, spec) in enumerate(specs.items()):
+        kept = matching_weights(spec, WS)
+        if kept and st.checkbox(
+            md(f"Start {choice.label} from the weights you uploaded on Build ({kept[0].parameters:,} parameters)"),
+            key=f"probes.init.{n}",
+            help="Fine-tuning: every layer starts from the file, the classifier is trained anew for the probe's "
+            "classes. The weights are for the full-width network: set the width multiplier to 1.0.",
+        ):
+            inits[choice] = weights_ref(kept[0])
     lines = []
     for choice, spec in specs.items():
         try:
-            config = ProbeConfig.from_dict(settings_for(spec))
+            config = ProbeConfig.from_dict(settings_for(spec, inits.get(choice)))
             if data["source"] == "synthetic":
                 check(spec, config)
             lines.append(f"- **{md(choice.label)}**: ready; {md(describe_recipe(config))}")
@@ -200,7 +214,7 @@ if go:
         st.warning("Pick at least one network.")
     for choice, spec in specs.items():
         try:
-            config = ProbeConfig.from_dict(settings_for(spec))
+            config = ProbeConfig.from_dict(settings_for(spec, inits.get(choice)))
         except SpecError as exc:
             st.error(md(f"These settings cannot run: {exc}"))
             break

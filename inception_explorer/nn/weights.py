@@ -174,6 +174,59 @@ def keep_weights(data: bytes, spec: ModelSpec, workspace: str) -> KeptWeights:
     return kept
 
 
+#: How a probe names kept weights (``ProbeConfig.init_weights``): ``WORKSPACE/DIGEST``, under ``weights_dir``.
+WEIGHTS_REF = r"[A-Za-z0-9_-]{16,64}/[0-9a-f]{20}"
+
+
+def weights_ref(kept: KeptWeights) -> str:
+    """The name a probe's config gives ``kept`` (``WORKSPACE/DIGEST``)."""
+    return f"{kept.path.parent.name}/{kept.path.stem}"
+
+
+def weights_path(ref: str) -> Path:
+    """The file ``ref`` (``WORKSPACE/DIGEST``) names; ``WeightsError`` if it is no such name or no longer kept."""
+    if not isinstance(ref, str) or not re.fullmatch(WEIGHTS_REF, ref):
+        raise WeightsError(f"{str(ref)[:64]!r} names no kept weights (WORKSPACE/DIGEST)")
+    workspace, digest = ref.split("/")
+    path = weights_dir(workspace) / f"{digest}.safetensors"
+    if not path.is_file():
+        raise WeightsError("those weights are no longer kept: upload them again on the Build page")
+    return path
+
+
+def matching_weights(spec: ModelSpec, workspace: str) -> list[KeptWeights]:
+    """The weights kept for ``workspace`` that fit ``spec`` (the same network, whatever its name, input size or
+    class count), newest first."""
+    return [k for k in kept_weights(workspace) if _structure(k.spec) == _structure(spec)]
+
+
+def _classifier(key: str) -> bool:
+    """The layers whose shape follows the class count: the head's and the aux heads' last linear layers."""
+    return key.startswith("head.fc.") or (key.startswith("aux") and ".fc" in key)
+
+
+def load_for_probe(model: nn.Module, ref: str) -> list[str]:
+    """Load the kept weights ``ref`` into ``model`` (a probe's network at full width, any input and class count):
+    every tensor strictly, except the classifiers, whose class count is the probe's, which keep their fresh
+    initialisation (fine-tuning). Returns the keys left as initialised. ``WeightsError`` when the weights are not
+    this network's (another width, another structure), naming the first keys that differ."""
+    tensors = read_safetensors(weights_path(ref))
+    own = model.state_dict()
+    fresh = [k for k, v in own.items() if _classifier(k) and (k not in tensors or tensors[k].shape != v.shape)]
+    wrong = [
+        k
+        for k, v in own.items()
+        if k not in fresh and (k not in tensors or tuple(tensors[k].shape) != tuple(v.shape))
+    ]
+    if wrong:
+        raise WeightsError(
+            f"the weights do not fit this network ({len(wrong)} tensors differ, e.g. {', '.join(wrong[:3])}): "
+            "probe the network they were uploaded for, at width x1.0"
+        )
+    model.load_state_dict({k: tensors[k] for k in own if k not in fresh}, strict=False)
+    return fresh
+
+
 def kept_weights(workspace: str) -> list[KeptWeights]:
     """The weights kept for ``workspace``, newest first (a note that does not read is left out)."""
     try:

@@ -69,6 +69,8 @@ class ProbeConfig(_Data):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     data: DataConfig = DataConfig()
     recipe: Recipe = Recipe()
+    # Start from weights a user uploaded on Build (nn.weights: ``WORKSPACE/DIGEST``): fine-tuning, classifier anew.
+    init_weights: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{16,64}/[0-9a-f]{20}$")
 
     def threads(self) -> int:
         return self.cpu_threads or max(1, (os.cpu_count() or 1) - 1)

@@ -76,6 +76,8 @@ def describe_recipe(config) -> str:
         parts.append("BN-aux")
     if r.clip_grad_norm:
         parts.append(f"clip {r.clip_grad_norm:g}")
+    if getattr(config, "init_weights", None):
+        parts.append("from uploaded weights (fine-tuning)")
     return ", ".join(parts)
 
 

@@ -33,7 +33,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SpecError
+from ..errors import Problem, SpecError
 from ..settings import settings
 from ..spec import ModelSpec
 from ..store import Store, StoreError
@@ -303,6 +303,13 @@ def check(spec: ModelSpec, config: ProbeConfig) -> tuple[ModelSpec, str]:
     except SpecError as exc:
         raise SpecError(problems + exc.problems) from None
     problems += check_memory(prepared, config, device)
+    if config.init_weights is not None:
+        from ..nn.weights import WeightsError, weights_path
+
+        try:
+            weights_path(config.init_weights)
+        except WeightsError as exc:
+            problems.append(Problem("init_weights", str(exc)))
     if problems:
         raise SpecError(problems)
     return prepared, device

@@ -46,6 +46,10 @@ def prepare_spec(spec: ModelSpec, config: ProbeConfig, num_classes: int) -> Mode
         ]
         spec = spec.model_copy(update={"aux_heads": tuple(heads)})
     spec = spec.with_input(config.image_size, num_classes)
+    if config.init_weights is not None and config.width_multiplier != 1.0:
+        raise SpecError(
+            Problem("width_multiplier", "uploaded weights are for the full-width network: set the width to 1.0")
+        )
     if config.batch_size < 2 and (spec.batch_norm or any(getattr(h, "bn_fc", False) for h in spec.aux_heads)):
         raise SpecError(Problem("batch_size", "batch norm needs at least 2 images per batch in training"))
     return spec
@@ -166,7 +170,15 @@ def train_probe(
     last_loss = None
     cancelled = False
     try:
-        model = init_for_training(build(spec)).to(device=device, memory_format=memory_format).train()
+        model = init_for_training(build(spec))
+        if config.init_weights is not None:  # fine-tuning: uploaded weights, the classifier fresh
+            from ..nn.weights import WeightsError, load_for_probe
+
+            try:
+                load_for_probe(model, config.init_weights)
+            except WeightsError as exc:
+                raise ProbeFailed(f"cannot start from the weights: {exc}") from None
+        model = model.to(device=device, memory_format=memory_format).train()
         optimizer = _optimizer(model, config)
         scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
         for step in range(1, config.steps + 1):
