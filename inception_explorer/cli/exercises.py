@@ -11,12 +11,16 @@ import argparse
 import json
 from pathlib import Path
 
-from ..exercises import ExerciseError, builtin_exercises, get_exercise, load_exercises, run_probe_checks
-from ..exercises.schema import MAX_EXERCISE_BYTES
 from .common import UsageError, read_source
+
+# The exercises package is imported inside the commands: it counts with torch, and `runs` / `cancel` (this
+# module is part of every command's parser) must start without torch (tests/test_probes_torch_free.py).
 
 
 def _extra(path: str | None):
+    from ..exercises import ExerciseError, load_exercises
+    from ..exercises.schema import MAX_EXERCISE_BYTES
+
     """The exercises of an instructor's file (``--exercises FILE``), or none."""
     if path is None:
         return []
@@ -32,6 +36,8 @@ def _extra(path: str | None):
 
 
 def cmd_exercises(args: argparse.Namespace) -> int:
+    from ..exercises import builtin_exercises
+
     found = [*_extra(args.exercises), *builtin_exercises()]
     found = list({e.id: e for e in reversed(found)}.values())[::-1]  # an instructor's id hides a built-in's
     if args.json:
@@ -54,6 +60,8 @@ def _start_text(exercise) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from ..exercises import get_exercise, run_probe_checks
+
     exercise = get_exercise(args.exercise_id, _extra(args.exercises))
     spec = read_source(args.source)
     report = run_probe_checks(exercise, spec, device=args.device)
