@@ -79,6 +79,9 @@ PAGES = {  # url path -> (text that appears once the page has rendered, plotly c
     "principles": ("Balance of width and depth", 2),
     "compare": ("What changed", 2),
     "factorization": ("What the saving buys", 0),
+    "ladder": ("Where the widths came from", 1),
+    "exercises": ("Room code or link", 0),
+    "build": ("Stages and blocks", 1),
 }
 
 
