@@ -319,7 +319,7 @@ def test_weights_upload_good_bad_and_oversized(home, monkeypatch):
     assert not at.exception
     # torchvision's GoogLeNet with its aux heads has 13,004,888 parameters (its weights' metadata: 6,624,904 without)
     assert any(md("(13,004,888 parameters, torchvision googlenet layout)") in s.value for s in at.success)
-    kept = list((home / "data" / "weights" / at.session_state["workspace"]).glob("*.safetensors"))
+    kept = list((home / "weights" / at.session_state["workspace"]).glob("*.safetensors"))  # beside the store
     assert len(kept) == 1
     at.file_uploader(key="build.weights").upload("notes.safetensors", b"not a tensor file at all").run()
     assert any(md("Not loaded: not a safetensors file") in e.value for e in at.error)

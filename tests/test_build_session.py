@@ -278,7 +278,7 @@ def test_weights_that_do_not_match_or_are_not_safetensors_or_too_large_are_refus
 
 
 def test_kept_weights_are_listed_per_workspace_and_load_back(googlenet_tv, tmp_path, monkeypatch):
-    monkeypatch.setenv(settings.DATA_ROOT, str(tmp_path))
+    monkeypatch.setenv(settings.HOME, str(tmp_path))  # kept beside the store
     model, data = googlenet_tv
     spec = get_preset("googlenet_torchvision")
     kept = keep_weights(data, spec, "ws_abcdefghijklmnop")
