@@ -214,9 +214,7 @@ def load_for_probe(model: nn.Module, ref: str) -> list[str]:
     own = model.state_dict()
     fresh = [k for k, v in own.items() if _classifier(k) and (k not in tensors or tensors[k].shape != v.shape)]
     wrong = [
-        k
-        for k, v in own.items()
-        if k not in fresh and (k not in tensors or tuple(tensors[k].shape) != tuple(v.shape))
+        k for k, v in own.items() if k not in fresh and (k not in tensors or tuple(tensors[k].shape) != tuple(v.shape))
     ]
     if wrong:
         raise WeightsError(
