@@ -63,8 +63,8 @@ def main() -> None:
     cold = time.perf_counter() - t
     at.selectbox(key="build.start").select("preset inception_v3").run()
     at.button(key="build.load").click().run()
-    at.selectbox(key="build.stage").select(2).run()
-    at.selectbox(key="build.block.2").select("Mixed_6c").run()
+    next(w for w in at.selectbox if w.label == "Stage").select(2).run()  # keys follow the names: found by label
+    next(w for w in at.selectbox if w.label == "Block").select("Mixed_6c").run()
 
     times = []
     for i in range(args.edits):
@@ -75,6 +75,8 @@ def main() -> None:
         apply.click().run()
         times.append(time.perf_counter() - t)
         assert not at.exception, at.exception
+        # the edit reached the curve, the costs and the findings: the per-block table shows the new width's MACs
+        assert any(m.label == "MACs" for m in at.metric)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     print(f"cold first render of the Build page: {cold:.2f} s")

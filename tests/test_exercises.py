@@ -348,3 +348,18 @@ def test_a_probe_that_cannot_run_at_its_size_fails_its_check_without_training():
     (probe,) = report.checks
     assert probe.passed is False and not report.passed
     assert probe.detail.startswith("your network cannot be probed at 16x16: ") and "grid collapses" in probe.detail
+
+
+def test_the_start_does_not_beat_itself_and_each_run_is_trained():
+    """Both runs of a probe check train here, with the same seed and data: the start against itself with the same
+    recipe gives exactly its own figure, which is not better (the bound is strict); a changed recipe trains a
+    different run."""
+    probe = {"kind": "probe", "metric": "final_loss", "steps": 3, "batch_size": 4, "image_size": 32, "heldout": 8}
+    same = {**probe, "recipe": {"aux_heads": False}, "start_recipe": {"aux_heads": False}}
+    (exercise,) = load_exercises({**MINE, "checks": [same]})
+    (check,) = run_probe_checks(exercise, get_preset("googlenet"), device="cpu").checks
+    assert check.passed is False and check.detail.startswith(f"yours {check.value:.4g}, start {check.value:.4g},")
+    changed = {**same, "recipe": {"aux_heads": False, "lr": 0.001}}
+    (exercise,) = load_exercises({**MINE, "checks": [changed]})
+    (other,) = run_probe_checks(exercise, get_preset("googlenet"), device="cpu").checks
+    assert other.value != check.value and f"start {check.value:.4g}," in other.detail

@@ -165,22 +165,41 @@ def representation_figure(
         row=2,
         col=1,
     )
-    for k, (stage, start, end) in enumerate(_stage_spans(blocks)):
-        for row in (1, 2):
-            fig.add_vrect(
-                x0=start - 0.5, x1=end + 0.5, fillcolor=STAGE_FILLS[k % 2], line_width=0, layer="below", row=row, col=1
+    # Bands and stage names as plain layout dicts set once: plotly's add_vrect / add_annotation re-validate every
+    # shape already there, which made this figure most of a Build edit's time (benchmarks/bench_app.py).
+    shapes, notes = [], list(fig.layout.annotations)
+
+    def band(x0: float, x1: float, fill: str) -> None:
+        for xref, yref in (("x", "y domain"), ("x2", "y2 domain")):  # both rows
+            shapes.append(
+                dict(
+                    type="rect",
+                    xref=xref,
+                    yref=yref,
+                    x0=x0,
+                    x1=x1,
+                    y0=0,
+                    y1=1,
+                    fillcolor=fill,
+                    line_width=0,
+                    layer="below",
+                )
             )
+
+    for k, (stage, start, end) in enumerate(_stage_spans(blocks)):
+        band(start - 0.5, end + 0.5, STAGE_FILLS[k % 2])
         # Stage names inside the top of the plot, so that they never collide with the subplot title above it.
-        fig.add_annotation(
-            x=(start + end) / 2,
-            y=0.99,
-            yref="y domain",
-            text=stage,
-            showarrow=False,
-            font=dict(size=10, color="#555"),
-            yanchor="top",
-            row=1,
-            col=1,
+        notes.append(
+            dict(
+                x=(start + end) / 2,
+                y=0.99,
+                xref="x",
+                yref="y domain",
+                text=stage,
+                showarrow=False,
+                font=dict(size=10, color="#555"),
+                yanchor="top",
+            )
         )
     if selected is not None and selected in blocks["block"].tolist():
         i = blocks["block"].tolist().index(selected)
@@ -198,16 +217,8 @@ def representation_figure(
             row=1,
             col=1,
         )
-        for row in (1, 2):
-            fig.add_vrect(
-                x0=i - 0.45,
-                x1=i + 0.45,
-                fillcolor="rgba(227,119,194,0.18)",
-                line_width=0,
-                layer="below",
-                row=row,
-                col=1,
-            )
+        band(i - 0.45, i + 0.45, "rgba(227,119,194,0.18)")
+    fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_yaxes(type="log", title_text="H*W*C", row=1, col=1)
     fig.update_yaxes(type="log", title_text="H / C", row=2, col=1)
     fig.update_xaxes(tickmode="array", tickvals=[-1, *x], ticktext=["input", *labels], tickangle=-60, row=2, col=1)
