@@ -1,6 +1,7 @@
 """A room on one server: N concurrent real browser sessions against one `streamlit run`, p50 / p95 and errors.
 
     .venv/bin/python benchmarks/bench_lab.py [--sessions 10 20 40] [--gap 3] [--window 20 0] [--nice 10]
+        [--exercise cut-googlenet-macs-20]
 
 One Chromium (Debian's, via Playwright) with N contexts, each a separate student. The N students open the Build
 page (googlenet loaded) as they arrive, one every ``--gap`` seconds (0: all at once; 40 students over 2 minutes by
@@ -48,19 +49,40 @@ def expected_param_delta(width: int) -> str:
     return f"{count(edited).totals.params - count(base).totals.params:+,}"
 
 
+def expected_check_value(exercise_id: str, width: int) -> str:
+    """The first check's measured value after conv1 -> ``width`` channels, as the exercise panel prints it."""
+    from inception_explorer import editing
+    from inception_explorer.exercises import evaluate, get_exercise
+    from inception_explorer.spec import ModelSpec
+    from inception_explorer.spec.presets import get_preset
+    from inception_explorer.ui.room import value_text
+
+    edited = ModelSpec.from_dict(
+        editing.set_block_fields(get_preset("googlenet").to_dict(), 0, 0, {"out_channels": width})
+    )
+    return value_text(evaluate(get_exercise(exercise_id), edited).checks[0].value)
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-async def open_build(browser, url: str, delay: float, timeout_ms: int):
+async def open_build(browser, url: str, delay: float, timeout_ms: int, exercise: str | None = None):
     """After ``delay`` seconds, a student's own browser context on the Build page (googlenet loaded); (page,
-    seconds from opening it to the totals and the editor on screen)."""
+    seconds from opening it to the totals and the editor on screen). With ``exercise``: the student opens the
+    exercise's link, presses Open, and follows "edit it on Build" (the exercise's checks then sit beside the
+    editor)."""
     await asyncio.sleep(delay)
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     start = time.perf_counter()
-    await page.goto(f"{url}/build", timeout=timeout_ms)
+    if exercise is not None:
+        await page.goto(f"{url}/exercises?exercise={exercise}", timeout=timeout_ms)
+        await page.locator(".st-key-exercises-open button").first.click(timeout=timeout_ms)
+        await page.get_by_text("Opened: edit it on Build").click(timeout=timeout_ms)
+    else:
+        await page.goto(f"{url}/build", timeout=timeout_ms)
     await appears(page, '[data-testid="stMetricValue"]', "", timeout_ms)
     await appears(page, '[data-testid="stNumberInput"]', "out_channels", timeout_ms)
     loaded = time.perf_counter() - start
@@ -91,15 +113,18 @@ async def appears(page, selector: str, text: str, timeout_ms: int) -> None:
     await page.evaluate(_APPEARS, [selector, text, timeout_ms])
 
 
-async def edit(page, width: int, expected: str, delay: float, timeout_ms: int) -> float:
+async def edit(page, width: int, expected: str, delay: float, timeout_ms: int, check: str | None = None) -> float:
     """After ``delay`` seconds, type conv1's new width and press Enter (which submits the form, as Apply does);
-    seconds from the key press to the new totals on screen."""
+    seconds from the key press to the new totals on screen (and, with ``check``, the exercise's first check showing
+    the value measured on the edited network)."""
     await asyncio.sleep(delay)
     field = page.get_by_label("out_channels")
     await field.fill(str(width))
     start = time.perf_counter()
     await field.press("Enter")
     await appears(page, '[data-testid="stMetricDelta"]', expected, timeout_ms)
+    if check is not None:
+        await appears(page, '[data-testid="stMarkdownContainer"]', check, timeout_ms)
     interaction = time.perf_counter() - start
     if await page.locator('[data-testid="stException"]').count():
         raise RuntimeError("an exception on the page")
@@ -113,26 +138,36 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"
 
 
-async def room(url: str, n: int, arrive: float, window: float, timeout_ms: int, server_pid: int, chromium: str) -> dict:
+async def room(
+    url: str,
+    n: int,
+    arrive: float,
+    window: float,
+    timeout_ms: int,
+    server_pid: int,
+    chromium: str,
+    exercise: str | None = None,
+) -> dict:
     """N students open the Build page as they arrive over ``arrive`` seconds; once all are in, their edits
     arrive spread evenly over ``window`` seconds (0: all at once), in a shuffled order."""
     from playwright.async_api import async_playwright
 
     widths = [next(_WIDTHS) for _ in range(n)]  # never used before on this server: nothing comes from its caches
     expected = {w: expected_param_delta(w) for w in widths}
+    checks = {w: expected_check_value(exercise, w) if exercise else None for w in widths}
     delays = [i * window / n for i in range(n)]
     random.Random(n).shuffle(delays)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         before_load = cpu_snapshot(server_pid)
         opened = await asyncio.gather(
-            *(open_build(browser, url, i * arrive / n, timeout_ms) for i in range(n)), return_exceptions=True
+            *(open_build(browser, url, i * arrive / n, timeout_ms, exercise) for i in range(n)), return_exceptions=True
         )
         before_edit = cpu_snapshot(server_pid)
         pages = [o for o in opened if not isinstance(o, BaseException)]
         edits = await asyncio.gather(
             *(
-                edit(page, w, expected[w], d, timeout_ms)
+                edit(page, w, expected[w], d, timeout_ms, checks[w])
                 for (page, _), w, d in zip(pages, widths, delays, strict=False)
             ),
             return_exceptions=True,
@@ -175,7 +210,7 @@ def cpu_between(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
         "server": d["server"],
         "browsers": d["browsers"],
         "rest": d["busy"] - d["server"] - d["browsers"],
-        "busy": d["busy"] / d["total"],
+        "busy": d["busy"] / max(d["total"], 1e-9),
     }
 
 
@@ -224,18 +259,29 @@ def main() -> None:
     )
     parser.add_argument("--nice", type=int, default=10, help="Chromium's niceness (0: same priority as the server)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a session counts as failed")
+    parser.add_argument(
+        "--exercise",
+        help="students work this exercise (one starting from googlenet, e.g. cut-googlenet-macs-20): each opens it, "
+        "edits on Build and waits for the exercise's checks to show the edited network's value too",
+    )
     args = parser.parse_args()
     chromium = niced_chromium(args.nice)
     with streamlit_process() as (url, server):
         pid = server.pid
-        asyncio.run(room(url, 1, 0, 0, int(args.timeout * 1000), pid, chromium))  # the server's imports, first count
+        # the server's imports, first count
+        warm = asyncio.run(room(url, 1, 0, 0, int(args.timeout * 1000), pid, chromium, args.exercise))
+        for e in warm["errors"]:
+            print(f"warm-up: {e}")
         print(
             f"one server, one Chromium (nice {args.nice}) with N contexts; {os.cpu_count()} CPU cores; "
             f"a student arrives every {args.gap:g} s"
+            + (f"; working exercise {args.exercise} (edit -> new totals and checks)" if args.exercise else "")
         )
         for n in args.sessions:
             for window in args.window:
-                r = asyncio.run(room(url, n, args.gap * n, window, int(args.timeout * 1000), pid, chromium))
+                r = asyncio.run(
+                    room(url, n, args.gap * n, window, int(args.timeout * 1000), pid, chromium, args.exercise)
+                )
                 line = f"N={n:>3}, edits over {window:>4.0f} s: "
                 if r["loads"]:
                     loads = r["loads"]

@@ -11,9 +11,8 @@ opens or changes another's hand-ins or a room's settings, code or not: a hand-in
 workspace (never the id itself), and the store's triggers refuse to change or delete one. Each hand-in is also a
 read-only published copy (``HandIn.token``, shown to the instructor only): the room view links ``/build?published=``.
 
-Exercises are the layer above: this module takes exercise ids, an exercise file as text and a report as the dict
-``ExerciseReport.to_dict()`` gives. Store faults are ``StoreError``, bad input ``RoomError`` (a ``ValueError``), a
-missing or wrong key ``NotInstructor`` (a ``PermissionError``).
+Exercises are the layer above: this module takes exercise ids, an exercise file as text and reports as
+``ExerciseReport.to_dict()`` gives them. Faults: ``StoreError``, ``RoomError`` (bad input), ``NotInstructor``.
 """
 
 from __future__ import annotations
@@ -133,9 +132,10 @@ class HandIn:
 
     @property
     def checks_passed(self) -> int:
-        return sum(1 for c in self.report.get("checks", []) if c.get("passed") is True)
+        """Of the required checks (one with ``required: false`` is shown, not counted)."""
+        return sum(1 for c in _required(self.report.get("checks", [])) if c.get("passed") is True)
 
-    checks_total = property(lambda self: len(self.report.get("checks", [])))
+    checks_total = property(lambda self: len(_required(self.report.get("checks", []))))
     passed = property(lambda self: bool(self.report.get("passed")))
 
 
@@ -194,6 +194,10 @@ def room_networks(code: str, store: Store | None = None) -> list[PublishedCopy]:
     return [PublishedCopy(token, name, created, (room.code,)) for token, name, created in rows]
 
 
+def _required(checks: list) -> list:
+    return [c for c in checks if c.get("required", True) is not False]
+
+
 def _report(report: Mapping[str, Any]) -> tuple[str, dict]:
     """A check report as ``ExerciseReport.to_dict()`` gives it, as canonical JSON and as the dict stored."""
     checks = report.get("checks") if isinstance(report, Mapping) else None
@@ -206,7 +210,8 @@ def _report(report: Mapping[str, Any]) -> tuple[str, dict]:
         if check.get("passed") not in (True, False, None):
             raise RoomError(f"a hand-in's report: checks[{i}].passed must be true, false or null")
         kept.append({k: check.get(k) for k in ("name", "passed", "value", "bound")})
-    passed = bool(report["passed"]) and all(c["passed"] is True for c in kept)
+        kept[-1]["required"] = check.get("required", True) is not False
+    passed = bool(report["passed"]) and all(c["passed"] is True for c in _required(kept))
     try:
         text = json.dumps({"passed": passed, "checks": kept}, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
@@ -285,7 +290,8 @@ def record_progress(
 ) -> Progress:
     """Keep how far ``workspace`` got with ``exercise_id`` (its last report; when it was first solved)."""
     _, stored = _report(report)
-    passed, total = sum(1 for c in stored["checks"] if c["passed"] is True), len(stored["checks"])
+    required = _required(stored["checks"])
+    passed, total = sum(1 for c in required if c["passed"] is True), len(required)
     if not _EXERCISE_ID.fullmatch(str(exercise_id)):
         raise RoomError(f"not an exercise id: {str(exercise_id)[:64]!r}")
     now = time.time()

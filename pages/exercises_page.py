@@ -46,11 +46,16 @@ with st.expander("Join a room" if room is None else "Join another room", expande
 # ---- the exercise ---------------------------------------------------------------------------------------------------
 exercises = {e.id: e for e in exercise_choices(room)}
 ids = list(exercises)
+linked_exercise = st.query_params.get("exercise")  # a link to one exercise: /exercises?exercise=ID
+if linked_exercise in ids and state.get("exercises.linked") != linked_exercise:
+    state["exercises.pick"] = state["exercises.linked"] = linked_exercise
 if state.get("exercises.pick") not in ids:
     state["exercises.pick"] = state.get(ACTIVE) if state.get(ACTIVE) in ids else ids[0]
 picker = st.empty()  # drawn once the checks ran, so that its labels show this run's progress
 exercise = exercises[state["exercises.pick"]]
 state[ACTIVE] = exercise.id  # the exercise panel beside the Build workbench shows this one
+st.query_params["exercise"] = exercise.id  # a reload stays on it; the address is a link to it
+state["exercises.linked"] = exercise.id
 
 st.markdown(exercise.instructions)
 start = exercise.start

@@ -123,6 +123,7 @@ def test_a_hand_in_is_a_snapshot_the_instructor_sees_with_a_read_only_link(store
         "passed": None,
         "value": 200,
         "bound": "<= 1000",
+        "required": True,
     }
     assert store.load_published(h.token).spec == spec  # /build?published=TOKEN opens what was handed in
     assert h.token not in {c.token for c in Instructor(KEY, store).published()}  # not a copy to hand out

@@ -61,8 +61,10 @@ class ExerciseReport:
 
     @property
     def passed(self) -> bool:
-        """True when every check passed (a check not yet evaluated, ``passed is None``, is not a pass)."""
-        return bool(self.checks) and all(c.passed is True for c in self.checks)
+        """True when every required check passed (a check not yet evaluated, ``passed is None``, is not a pass;
+        a check with ``required: false`` is shown but does not count)."""
+        required = [c for c in self.checks if c.required]
+        return bool(required) and all(c.passed is True for c in required)
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}

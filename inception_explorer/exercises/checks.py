@@ -8,7 +8,7 @@ figure a check reports is the one the app's pages show; MACs are multiply-adds, 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -48,6 +48,8 @@ class CheckResult:
     bound: str
     hint: str = ""
     detail: str = ""
+    #: False: reported beside the others but not needed to pass the exercise (the check's ``required``).
+    required: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class CheckResult:
             "bound": self.bound,
             "hint": self.hint,
             "detail": self.detail,
+            "required": self.required,
         }
 
 
@@ -441,6 +444,10 @@ EVALUATORS: dict[type, Callable[..., CheckResult]] = {
 
 def evaluate_check(check: Any, ctx: Context, index: int) -> CheckResult:
     """One check on ``ctx``'s network; a network that does not work fails every check that needs its counts."""
+    return replace(_evaluate(check, ctx, index), required=check.required)
+
+
+def _evaluate(check: Any, ctx: Context, index: int) -> CheckResult:
     if isinstance(check, ProbeCheck):
         return eval_probe(check, ctx, index)
     try:

@@ -46,6 +46,9 @@ class _Check(_Data):
     name: str = Field("", max_length=200)
     #: The page and the paper's section that help ("Costs page; [G] §4").
     hint: str = Field("", max_length=1000)
+    #: False: the check is measured and shown, but the exercise passes without it (a probe whose outcome is noise
+    #: at the budget a room can afford, say).
+    required: bool = True
 
 
 class _Scoped(_Check):

@@ -25,10 +25,15 @@ def check_line(check: CheckResult) -> str:
 
 
 def summary(result: ExerciseReport) -> str:
-    passed = sum(c.passed is True for c in result.checks)
-    waiting = sum(c.passed is None for c in result.checks)
-    text = f"{passed} of {len(result.checks)} checks pass"
-    return text + (f", {waiting} not run yet" if waiting else "") + (": solved" if result.passed else "")
+    """ "2 of 3 checks pass", counting the required checks; a check shown for information only is said apart."""
+    required = [c for c in result.checks if c.required]
+    passed = sum(c.passed is True for c in required)
+    waiting = sum(c.passed is None for c in required)
+    text = f"{passed} of {len(required)} checks pass"
+    text += f", {waiting} not run yet" if waiting else ""
+    extra = len(result.checks) - len(required)
+    text += f" ({extra} more shown for information, not required)" if extra else ""
+    return text + (": solved" if result.passed else "")
 
 
 def show_checks(result: ExerciseReport, *, hints: bool = True) -> None:

@@ -236,7 +236,8 @@ def start_probes(exercise: Exercise, spec_json: str) -> None:
 def keep_progress(exercise_id: str, result: ExerciseReport) -> None:
     """Write the workspace's progress on ``exercise_id`` when it changed since this session last wrote it."""
     state = st.session_state
-    mark = (exercise_id, sum(c.passed is True for c in result.checks), len(result.checks))
+    required = [c for c in result.checks if c.required]
+    mark = (exercise_id, sum(c.passed is True for c in required), len(required))
     if state.get(RECORDED) == mark:
         return
     try:
