@@ -3,6 +3,8 @@
 import streamlit as st
 
 from inception_explorer.analysis.compare import cost_changes
+from inception_explorer.analysis.ladder import rungs
+from inception_explorer.analysis.ladder_viz import table3_line
 from inception_explorer.spec import ModelSpec
 from inception_explorer.ui import measured
 from inception_explorer.ui.cached import (
@@ -12,7 +14,7 @@ from inception_explorer.ui.cached import (
     spec_diff,
 )
 from inception_explorer.ui.choices import preset
-from inception_explorer.ui.views import escape_figure_categories, figure_text
+from inception_explorer.ui.views import escape_figure_categories, figure_text, md
 from inception_explorer.ui.widgets import current_networks, network_spec, pick_from_to, totals_table
 
 st.title("Compare")
@@ -30,6 +32,14 @@ if len(picked) < 2:
     st.stop()
 
 totals_table(specs)
+for choice in picked:  # the presets of [R] Table 3: the paper's cost beside ours (the Cost ladder says why)
+    line = (
+        table3_line(choice.name, cost_report(specs[choice.label]).totals.macs, rungs())
+        if choice.kind == "preset"
+        else None
+    )
+    if line:
+        st.caption(md(f"{choice.label}: ") + line)
 # Plotly renders some HTML in names and labels: the figures get the names as text (tables show them as data).
 shown = {figure_text(label): spec_json for label, spec_json in specs.items()}
 st.plotly_chart(compare_representation_figure(shown), width="stretch")

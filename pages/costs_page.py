@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from inception_explorer.analysis.ladder import rungs
+from inception_explorer.analysis.ladder_viz import table3_line
 from inception_explorer.analysis.roofline import disagreements, measured_table, roofline_figure
 from inception_explorer.spec import ModelSpec
 from inception_explorer.ui import measured
@@ -31,6 +33,9 @@ report = cost_report(spec_json)
 t = report.totals
 
 metric_row(cost_metrics(t))
+table3 = table3_line(opened[0].name, t.macs, rungs()) if opened[0].kind == "preset" else None
+if table3:  # a preset of [R] Table 3: its row, the paper's cost and ours (the Cost ladder says why they differ)
+    st.info(table3, icon=":material/stairs:")
 st.caption(
     f"Exactly {t.macs:,} MACs. Of them, {t.macs_conv_linear:,} are convolutions and linear layers and "
     f"{t.macs_other:,} are what fvcore adds for batch norm and adaptive average pooling. With the aux heads: "

@@ -186,3 +186,16 @@ def test_the_presets_page_says_where_a_preset_sits_in_table3_and_its_gap(store_h
     line = next(i.value for i in at.info if "Table 3" in i.value)
     assert '"+ Factorized 7x7": 4.8 Bn ops there, 5.512 G MACs counted here (1.15x)' in line
     assert "the Cost ladder page says why" in line
+
+
+def test_costs_and_compare_also_say_where_a_preset_sits_in_table3(store_home):
+    """Issue 17 §4: the gap between inception_v2's count and [R]'s Table 3 is shown wherever the preset appears."""
+    at = _app("pages/costs_page.py")
+    at.selectbox(key="costs.network").select("preset inception_v2").run()
+    assert not at.exception, at.exception
+    line = next(i.value for i in at.info if "Table 3" in i.value)
+    assert "(1.15x)" in line and "the Cost ladder page says why" in line
+    at.switch_page("pages/compare_page.py").run()
+    assert not at.exception, at.exception
+    lines = [c.value for c in at.caption if "Table 3" in c.value]
+    assert any("1.15x" in c for c in lines) or any("1.19x" in c for c in lines)  # v2, or the released v3 beside it
