@@ -271,7 +271,7 @@ def test_ladder_probe_trained_here():
     assert isinstance(probe.passed, bool) and 0.0 <= probe.value <= 1.0
     assert probe.detail.startswith(f"yours {probe.value:.4g}, start ") and "40 steps of 16" in probe.detail
     assert [c.passed for c in right.checks[:-1]] == [True, True]
-    assert right.passed is probe.passed
+    assert not probe.required and right.passed  # measured and shown; the network checks decide
 
 
 # ---------------------------------------------------------------------------------------------------------------
