@@ -17,7 +17,7 @@ from inception_explorer.ui.exercise_panel import exercise_panel
 from inception_explorer.ui.room import active_exercise
 from inception_explorer.ui.session import store_problem
 from inception_explorer.ui.views import edit_metrics, md
-from inception_explorer.ui.widgets import metric_row, pick_network
+from inception_explorer.ui.widgets import metric_row, pick_network, section
 
 # ---- where the network comes from: a link, this session's (or, after a reload, the store's) draft, or a preset --
 WS = st.session_state["workspace"]  # app.py sets it (session.workspace) before any page runs
@@ -99,15 +99,20 @@ with right:
     build_panels.block_findings(session, session.block_at(si, bi).get("name"))
 chosen = session.block_at(si, bi).get("name")
 if chosen in module_names(session.valid_json):
-    with st.expander(f"Diagram of {md(chosen)}: its branches, concatenated on channels"):
-        st.graphviz_chart(block_diagram(session.valid_json, chosen))
-        st.caption("Drawn from the last valid network: an edit that does not apply is not shown here.")
-with st.expander("Add a block"):
-    build_editor.add_block(session, si, bi)
-with st.expander("Stages: add, rename, move, remove"):
-    build_editor.stages_editor(session, si)
-with st.expander("Network: input, classes, batch norm, aux heads"):
-    build_editor.network_settings(session)
+    with section(f"Diagram of {md(chosen)}: its branches, concatenated on channels", "build.section.diagram") as shown:
+        if shown:
+            st.graphviz_chart(block_diagram(session.valid_json, chosen))
+            st.caption("Drawn from the last valid network: an edit that does not apply is not shown here.")
+# Each section below is built only while it is open (widgets.section): closed, it costs a browser nothing.
+with section("Add a block", "build.section.add") as shown:
+    if shown:
+        build_editor.add_block(session, si, bi)
+with section("Stages: add, rename, move, remove", "build.section.stages") as shown:
+    if shown:
+        build_editor.stages_editor(session, si)
+with section("Network: input, classes, batch norm, aux heads", "build.section.network") as shown:
+    if shown:
+        build_editor.network_settings(session)
 build_panels.fit_panel(session)
 build_panels.weights_panel(session, WS)
 build_panels.keep_panel(session, WS)

@@ -96,3 +96,14 @@ def streamlit_process(
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+# The Build page's sections (ui/widgets.section): built only while open, so a test opens the ones it uses.
+BUILD_SECTIONS = ("findings", "diagram", "add", "stages", "network", "fit", "weights")
+
+
+def open_build_sections(at, *names: str) -> None:
+    """Open Build's sections in an AppTest session (all of them without ``names``), as a click on each would."""
+    for name in names or BUILD_SECTIONS:
+        assert name in BUILD_SECTIONS, name
+        at.session_state[f"build.section.{name}.open"] = True

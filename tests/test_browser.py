@@ -74,7 +74,7 @@ def test_presets_page_in_a_real_browser(server, browser):
     page.close()
 
 
-PAGES = {  # url path -> (text that appears once the page has rendered, plotly charts expected)
+PAGES = {  # url path -> (text that appears once the page has rendered, charts expected: plotly or Vega)
     "costs": ("Beside [G] Table 1", 1),
     "principles": ("Balance of width and depth", 2),
     "compare": ("What changed", 2),
@@ -92,9 +92,10 @@ def test_page_renders_its_figures(server, browser, path, viewport):
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     page.goto(f"{server}/{path}")
     page.get_by_text(marker).wait_for(timeout=60_000)
+    shown = page.locator('[data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"] svg.marks')
     if charts:  # wait for the last expected chart: they render one after another
-        page.locator('[data-testid="stPlotlyChart"]').nth(charts - 1).wait_for(timeout=30_000)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= charts
+        shown.nth(charts - 1).wait_for(timeout=30_000)
+    assert shown.count() >= charts
     assert page.locator('[data-testid="stException"]').count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{path}-{viewport[0]}.png"))

@@ -37,11 +37,14 @@ def browser():
         b.close()
 
 
+CURVE = '[data-testid="stVegaLiteChart"] svg.marks'  # the representation curve, drawn (analysis/curve.py)
+
+
 def _open(browser, server: str, width: int = 1280):
     page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(f"{server}/build")
     page.get_by_text("Stages and blocks").wait_for(timeout=90_000)
-    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
+    page.locator(CURVE).first.wait_for(timeout=60_000)
     return page
 
 
@@ -79,9 +82,11 @@ def _shot(page, name: str) -> None:
 def test_clicking_a_block_on_the_curve_selects_it(server, browser):
     page = _open(browser, server)
     _wait_block(page, "conv1")
-    # the representation trace (the second: the input point is the first); its 11th point is inception4c
-    points = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .trace').nth(1).locator("path.point")
-    points.nth(10).click(force=True)
+    # the curve's points (a Vega view drawn as SVG): each says which block it is in its aria-label
+    point = page.locator(
+        '[data-testid="stVegaLiteChart"] g.mark-symbol.role-mark path[aria-label*="block: inception4c;"]'
+    )
+    point.first.click(force=True)
     _wait_block(page, "inception4c · inception_v1")
     page.get_by_text("Findings at inception4c").wait_for(timeout=30_000)
     page.get_by_label("ch5x5", exact=True).wait_for(timeout=30_000)  # its form, ready to edit
@@ -149,7 +154,7 @@ def test_convert_save_and_reload_keep_the_block_and_the_name(server, browser):
 @pytest.mark.parametrize("width", [1280, 390])
 def test_build_renders_at_desktop_and_phone_width(server, browser, width):
     page = _open(browser, server, width)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
+    assert page.locator(CURVE).count() == 1
     assert page.locator('[data-testid="stException"]').count() == 0
     _shot(page, f"build-workbench-{width}.png")
     page.close()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import open_build_sections
 from safetensors.torch import save
 from streamlit.testing.v1 import AppTest
 
@@ -29,9 +30,11 @@ def home(store_home, monkeypatch):
 
 
 def _build_page(query: dict | None = None) -> AppTest:
+    """The Build page with every section open (they are built only while open: ui/widgets.section)."""
     at = AppTest.from_file(APP, default_timeout=120)
     for k, v in (query or {}).items():
         at.query_params[k] = v
+    open_build_sections(at)
     at.run()
     at.switch_page("pages/build_page.py").run()
     assert not at.exception, at.exception

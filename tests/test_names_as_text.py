@@ -14,6 +14,7 @@ import string
 from pathlib import Path
 
 import pytest
+from helpers import open_build_sections
 from streamlit.testing.v1 import AppTest
 
 from inception_explorer import rooms, settings
@@ -101,6 +102,7 @@ def _session(store_home: Path, query: dict | None = None, page: str = "pages/bui
     at = AppTest.from_file(APP, default_timeout=120)
     for k, v in (query or {}).items():
         at.query_params[k] = v
+    open_build_sections(at)  # Build's sections are built only while open
     at.run()
     at.switch_page(page).run()
     assert not at.exception, at.exception

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ..analysis.curve import PICK
 from ..analysis.fit import KEEP_MODES, FitError
 from ..editing.session import BuildSession
 from ..errors import SpecError
@@ -15,8 +16,9 @@ from ..settings import settings
 from ..spec import ModelSpec
 from ..spec.validation import load_spec
 from . import workbench
-from .cached import build_representation_figure, cost_report, fit_budget, principle_findings
+from .cached import build_representation_chart, cost_report, fit_budget, principle_findings
 from .views import md
+from .widgets import section
 
 CHART = "build.chart"
 SEVERITY_ORDER = {"violation": 0, "warning": 1, "info": 2}
@@ -30,11 +32,11 @@ def overview(session: BuildSession, selected: str) -> None:
     names = [str(b) if s != "head" else "logits" for s, b in zip(stages, blocks, strict=True)]
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(
-            build_representation_figure(valid, selected),
+        st.vega_lite_chart(
+            spec=build_representation_chart(valid, selected),
             key=CHART,
             on_select=lambda: workbench.select_from_chart(CHART, names),
-            selection_mode="points",
+            selection_mode=PICK,
             width="stretch",
         )
         st.caption("Click a block on the curve to edit it. Drawn from the last valid network.")
@@ -69,7 +71,9 @@ def network_findings(session: BuildSession) -> None:
     findings = principle_findings(session.valid_json)
     worst = findings["severity"].map(SEVERITY_ORDER).sort_values().index if len(findings) else []
     summary = ", ".join(f"{n} {s}" for s, n in findings["severity"].value_counts().items()) if len(findings) else "none"
-    with st.expander(f"Design-principle findings of this network: {summary}"):
+    with section(f"Design-principle findings of this network: {summary}", "build.section.findings") as shown:
+        if not shown:
+            return
         if len(findings):
             shown = findings.loc[worst, ["severity", "block", "stage", "principle", "message", "advice"]]
             st.dataframe(shown, hide_index=True, width="stretch")
@@ -95,7 +99,9 @@ def block_findings(session: BuildSession, block_name: str) -> None:
 def fit_panel(session: BuildSession) -> None:
     """A MACs budget, each stage's share kept or uniform; the before/after; applied as one undoable edit."""
     report = cost_report(session.valid_json)
-    with st.expander("Fit to a budget: scale the widths to a number of multiply-adds"):
+    with section("Fit to a budget: scale the widths to a number of multiply-adds", "build.section.fit") as shown:
+        if not shown:
+            return
         st.caption(
             "[G] held 1.5 B multiply-adds, [R] about 5 B. 'stage-shares' keeps each stage's share of the cost "
             "([R] §2 principle 4); 'uniform' scales every width alike."
@@ -167,7 +173,9 @@ def _apply_fit(asked: tuple[str, int, str]) -> None:
 
 def weights_panel(session: BuildSession, workspace: str) -> None:
     limit = settings().max_weights_bytes
-    with st.expander("Weights: load a safetensors file for this network"):
+    with section("Weights: load a safetensors file for this network", "build.section.weights") as shown:
+        if not shown:
+            return
         st.caption(
             f"A state dict saved with safetensors (never a pickle), at most {limit / 1e6:,.0f} MB: torchvision's "
             "layout for inception_v3 or googlenet_torchvision (its own GoogLeNet), or this app's own key names "

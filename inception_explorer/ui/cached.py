@@ -268,11 +268,11 @@ def network_choices(include_build: bool = False) -> NetworkChoices:
 
 
 @st.cache_data(show_spinner=False, max_entries=ENTRIES, ttl=TTL, max_size=MAX_SIZE)
-def build_representation_figure(spec_json: str, selected: str | None):
-    """The Build page's curve: ``representation_figure`` with the ``selected`` block highlighted."""
-    from ..analysis import viz
+def build_representation_chart(spec_json: str, selected: str | None):
+    """The Build page's curve: ``analysis.curve.representation_chart`` (Vega-Lite), the ``selected`` block ringed."""
+    from ..analysis.curve import representation_chart
 
-    return viz.representation_figure(cost_report(spec_json).blocks, principle_findings(spec_json), selected=selected)
+    return representation_chart(cost_report(spec_json).blocks, principle_findings(spec_json), selected=selected)
 
 
 @st.cache_data(show_spinner="Fitting the widths to the budget…", max_entries=FEW_ENTRIES, ttl=TTL, max_size=MAX_SIZE)

@@ -8,7 +8,7 @@ Session state keeps the picked value under the widget's key, as st.selectbox and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -220,3 +220,21 @@ def totals_table(specs: Mapping[str, str]) -> None:
             "MACs": st.column_config.NumberColumn("MACs", format="localized"),
         },
     )
+
+
+@contextlib.contextmanager
+def section(label: str, key: str, *, expanded: bool = False) -> Iterator[bool]:
+    """An expander whose content is built only while it is open: ``with section(label, key) as shown: if shown:``.
+
+    A closed expander's widgets would still be sent and drawn by the browser on every rerun (on Build, a third of
+    a student's browser time per edit, ``benchmarks/bench_lab.py``). Opening or closing reruns the page. Whether it
+    is open is kept under ``key + ".open"`` (tests set it), so that it stays open when its label changes (a label
+    that counts findings or names the selected block)."""
+    remembered = f"{key}.open"
+
+    def remember() -> None:
+        st.session_state[remembered] = bool(st.session_state.get(key))
+
+    opened = bool(st.session_state.get(remembered, expanded))
+    with st.expander(label, key=key, expanded=opened, on_change=remember) as box:
+        yield bool(box.open)

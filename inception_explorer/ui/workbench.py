@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from ..analysis.curve import PICK
 from ..editing.session import BuildSession, Message
 from ..errors import SpecError
 from ..spec import ModelSpec
@@ -145,7 +146,7 @@ def block_of_point(points: list[dict[str, Any]], names: list[str]) -> str | None
 def select_from_chart(key: str, names: list[str]) -> None:
     """The curve's ``on_select`` callback: the clicked block becomes the selected one."""
     event = st.session_state.get(key) or {}
-    name = block_of_point(list((event.get("selection") or {}).get("points") or []), names)
+    name = block_of_point(list((event.get("selection") or {}).get(PICK) or []), names)
     if name is None:
         return
     session = get()
