@@ -314,3 +314,24 @@ def test_a_store_that_cannot_be_used_is_said_once_on_both_pages_without_a_traceb
         if holder is not None:
             holder.rollback()
             holder.close()
+
+
+def test_a_student_in_a_room_is_offered_its_published_networks_on_every_picker(home):
+    teacher = _teacher(home)
+    room = teacher.create_room("Lab 4", ["cut-googlenet-macs-20"])
+    teacher.publish("lab start", get_preset("googlenet_naive"), room=room.code)
+    teacher.publish("not for this room", get_preset("inception_v3"))
+    student = _open("pages/exercises_page.py", {"room": room.code})  # joins the room
+    student.switch_page("pages/build_page.py").run()
+    offered = student.selectbox(key="build.start").options
+    assert "published lab start" in offered and "published not for this room" not in offered
+    student.selectbox(key="build.start").select("published lab start").run()
+    student.button(key="build.load").click().run()
+    assert not student.exception, student.exception
+    assert "loaded from published lab start" in " ".join(c.value for c in student.caption)
+    student.switch_page("pages/costs_page.py").run()  # the analysing pages' picker offers it too
+    assert not student.exception, student.exception
+    assert any("published lab start" in s.options for s in student.selectbox)
+    # without the room, none of it: another session that joined nothing
+    other = _open("pages/build_page.py")
+    assert not any(o.startswith("published") for o in other.selectbox(key="build.start").options)

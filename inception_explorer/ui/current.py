@@ -32,6 +32,7 @@ BUILD_DRAFT, BUILD_VALID, BUILD_HISTORY, BUILD_SOURCE = "build.draft", "build.va
 CURRENT = "current.network"  # session state: the NetworkChoice the analysing pages open on
 WRITTEN = "current.url"  # ... the (parameter, value) this session last put in the URL for it
 LINK = "current.link"  # ... a variant or published link followed and not yet opened on the Build page
+ROOM = "room.code"  # ... the code of the room this session joined (ui/room.py joins it)
 PUBLISHED = "current.published"  # ... name -> token of the published copies this session opened
 KEPT = "current.kept"  # ... the DraftRecord last kept in (or read from) the store
 RESTORED = "current.restored"  # ... True once the store was asked for this workspace's draft

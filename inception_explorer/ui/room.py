@@ -35,12 +35,11 @@ from ..store import StoreError
 from . import workbench
 from .cached import ENTRIES, MAX_SIZE, TTL, store
 from .choices import DRAFT, NetworkChoice
-from .current import keep_draft
+from .current import ROOM, keep_draft  # ROOM: the code of the room this session joined
 from .session import store_problem
 from .views import md
 
 KEY = "instructor.key"  # session state: the instructor's key once this server accepted it
-ROOM = "room.code"  # ... the code of the room this session joined
 ACTIVE = "exercises.active"  # ... the id of the exercise being worked on
 PROBES = "exercises.probes"  # ... {exercise id and network digest: {probe label: run id}} of the probes started
 RECORDED = "exercises.recorded"  # ... (exercise id, checks passed, checks) last written to the workspace's progress

@@ -13,13 +13,23 @@ from typing import Any
 
 import streamlit as st
 
+from .. import rooms
 from ..errors import SpecError
 from ..spec import ModelSpec
 from ..spec.presets import Preset, list_presets
 from ..store import StoreError
 from . import cached
 from .choices import DRAFT, NetworkChoice, preset
-from .current import PUBLISHED, current, default, published_token, restore_draft, set_current
+from .current import (
+    PUBLISHED,
+    ROOM,
+    current,
+    default,
+    published_token,
+    remember_published,
+    restore_draft,
+    set_current,
+)
 from .session import store_problem
 from .views import Metric, md
 
@@ -88,14 +98,33 @@ def pick_networks(
 # ---- the current network (current.py): the picker every analysing page opens with ----------------------------------
 
 
+def room_copies() -> list[NetworkChoice]:
+    """The networks the instructor published to the room this session joined (read fresh: one may have been
+    added or withdrawn), remembered so that every picker offers them and opens them by their token."""
+    code = st.session_state.get(ROOM)
+    if not code:
+        return []
+    try:
+        copies = rooms.room_networks(code, cached.store())
+    except (StoreError, rooms.RoomError):  # said where the room is shown (ui/room.joined_room)
+        return []
+    return [remember_published(copy.name, copy.token) for copy in copies]
+
+
+def published_options() -> list[NetworkChoice]:
+    """The published copies a picker offers: the joined room's, then the others this session opened by a link."""
+    room = room_copies()
+    opened = [NetworkChoice("published", name) for name in st.session_state.get(PUBLISHED, {})]
+    return list(dict.fromkeys([*room, *opened]))
+
+
 def current_options() -> tuple[list[NetworkChoice], Mapping[NetworkChoice, str]]:
     """What the current-network pickers offer, in order: the Build page's network (brought back from the store
-    after a reload), the presets, the saved variants, the published copies this session opened; and choice ->
-    spec JSON for all but the published copies (``network_spec`` opens any of them)."""
+    after a reload), the presets, the saved variants, the published copies (the joined room's and those this
+    session opened); and choice -> spec JSON for all but the published copies (``network_spec`` opens them)."""
     restore_draft()
     choices = available_network_choices(include_build=True)
-    published = [NetworkChoice("published", name) for name in st.session_state.get(PUBLISHED, {})]
-    return list(choices) + [c for c in published if c not in choices], choices
+    return list(choices) + [c for c in published_options() if c not in choices], choices
 
 
 def _spec_json(choice: NetworkChoice, choices: Mapping[NetworkChoice, str]) -> str:

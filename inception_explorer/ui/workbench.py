@@ -22,7 +22,7 @@ from .cached import network_json, preset_json, published_json, store
 from .choices import DRAFT, NetworkChoice, preset
 from .current import BUILD_DRAFT, BUILD_HISTORY, BUILD_SOURCE, BUILD_VALID, PUBLISHED, current, set_current
 from .session import store_problem
-from .widgets import available_network_options
+from .widgets import available_network_options, published_options
 
 EXTRA = "build.session"  # session state: the rest of the BuildSession's state
 MESSAGES = "build.messages"  # ... what the last edits said, (level, text, offer), until shown
@@ -161,9 +161,9 @@ def select_from_chart(key: str, names: list[str]) -> None:
 
 def start_options() -> list[NetworkChoice]:
     """What "Start from" offers: the current network (when another page picked one), the presets, the saved
-    variants of this workspace and the published copies this session opened."""
+    variants of this workspace and the published copies (the joined room's, and those this session opened)."""
     options = available_network_options()
-    published = [NetworkChoice("published", name) for name in st.session_state.get(PUBLISHED, {})]
+    published = published_options()
     now = current()
     first = [now] if now in options or now in published else []  # a link to nothing that opens is not offered
     return list(dict.fromkeys([*first, *options, *published]))
