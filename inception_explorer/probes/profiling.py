@@ -33,7 +33,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from contextlib import suppress
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from ..settings import MAX_WAITING_PER_WORKSPACE, settings
 from ..spec import ModelSpec
 from ..store import Store, StoreError
 from .records import ACTIVE, FINISHED, QueueFull, RunStatus, fair_order
-from .runner import START_TIMEOUT, LocalWorker, exit_reason, max_per_device, worker_token
+from .runner import START_TIMEOUT, LocalWorker, exit_reason, launch_detached, max_per_device, worker_token
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -390,24 +389,9 @@ def _spawn(store: Store, job: ProfileJob) -> None:
     log = ProfileLog(store)
     path = log_path(store, job.id)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "inception_explorer.probes.profile_worker",
-                    job.id,
-                    "--store",
-                    str(store.path.resolve()),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        proc = launch_detached(
+            ["inception_explorer.probes.profile_worker", job.id, "--store", str(store.path.resolve())], path
+        )
     except OSError as exc:
         log.finish(job.id, RunStatus.FAILED, error=f"could not start the profiling process: {exc}")
         return

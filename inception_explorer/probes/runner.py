@@ -238,32 +238,32 @@ def spawn(store: Store, run: RunRecord) -> None:
     path = log_path(store, run.id)
     module = "ray_runner" if run.device == RAY_DEVICE else "worker"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "inception_explorer.probes.supervise",
-                    run.id,
-                    "--store",
-                    str(store.path.resolve()),
-                    "--module",
-                    module,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        proc = launch_detached(
+            ["inception_explorer.probes.supervise", run.id, "--store", str(store.path.resolve()), "--module", module],
+            path,
+        )
     except OSError as exc:
         runs.finish(run.id, RunStatus.FAILED, error=f"could not start the worker process: {exc}")
         return
     _children[proc.pid] = proc
     with suppress(StoreError):  # the supervisor records itself and its worker too
         runs.set_worker(run.id, worker_token(proc.pid), only_if_unset=True)
+
+
+def launch_detached(module_and_args: list[str], log: Path) -> subprocess.Popen:
+    """``python -m MODULE ARGS...`` in its own session (a page reload or a server restart does not end it), its
+    output appended to ``log``; ``OSError`` when it cannot start. The caller keeps the process to reap it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_and_args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def dispatch(store: Store) -> list[str]:
