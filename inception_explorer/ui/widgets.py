@@ -255,10 +255,10 @@ def totals_table(specs: Mapping[str, str]) -> None:
 def section(label: str, key: str, *, expanded: bool = False) -> Iterator[bool]:
     """An expander whose content is built only while it is open: ``with section(label, key) as shown: if shown:``.
 
-    A closed expander's widgets would still be sent and drawn by the browser on every rerun (on Build, a third of
-    a student's browser time per edit, ``benchmarks/bench_lab.py``). Opening or closing reruns the page. Whether it
-    is open is kept under ``key + ".open"`` (tests set it), so that it stays open when its label changes (a label
-    that counts findings or names the selected block)."""
+    A closed expander's widgets would still be built by the server and sent to and drawn by the browser on every
+    rerun (Build has seven such sections). Opening or closing reruns the page. Whether it is open is kept under
+    ``key + ".open"`` (tests set it), so that it stays open when its label changes (a label that counts findings
+    or names the selected block)."""
     remembered = f"{key}.open"
 
     def remember() -> None:
