@@ -49,7 +49,10 @@ def _open(browser, server: str, width: int = 1280):
 
 
 def _picker(page, label: str):
-    return page.get_by_role("combobox", name=label, exact=True)
+    """The selectbox ``label`` of the current run: while a rerun is in flight the previous run's elements stay on
+    the page, marked stale, beside the new ones (a picker whose key changed is there twice for a moment)."""
+    fresh = page.locator('[data-testid="stElementContainer"][data-stale="false"]')
+    return fresh.get_by_role("combobox", name=label, exact=True)
 
 
 def _choose(page, label: str, option: str) -> None:
