@@ -151,10 +151,10 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
         page.get_by_text("Running and waiting").wait_for(timeout=30_000)  # live progress, polled from the store
         page.get_by_role("button", name="Cancel").first.wait_for(timeout=30_000)
         # Both finish (one after the other) and are picked for comparison without a reload.
-        page.get_by_text("inception_v2 ·").first.wait_for(timeout=240_000)
-        page.get_by_text("googlenet ·").first.wait_for(timeout=30_000)
+        page.get_by_text("inception_v2 ·").filter(visible=True).first.wait_for(timeout=240_000)
+        page.get_by_text("googlenet ·").filter(visible=True).first.wait_for(timeout=30_000)
         page.reload()
-        page.get_by_text("inception_v2 ·").first.wait_for(timeout=60_000)
+        page.get_by_text("inception_v2 ·").filter(visible=True).first.wait_for(timeout=60_000)
         assert "ws=" in page.url  # the workspace is in the address, so the reload kept it
         workspace = page.url.split("ws=")[1].split("&")[0]
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the compared loss curves
@@ -195,8 +195,8 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
         page.goto(f"{server}/probes")  # a new visitor: a new, empty workspace
         page.get_by_text("No probes yet").wait_for(timeout=60_000)
         page.goto(f"{server}/probes?ws={workspace}")  # the same student, by the address they had
-        page.get_by_text("googlenet ·").first.wait_for(timeout=60_000)
-        page.get_by_text("inception_v2 ·").first.wait_for(timeout=30_000)
+        page.get_by_text("googlenet ·").filter(visible=True).first.wait_for(timeout=60_000)
+        page.get_by_text("inception_v2 ·").filter(visible=True).first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ARTIFACTS / "probes-390.png"))
         # The page's first look at the store marked the orphan failed and started the queued probe.
@@ -206,7 +206,7 @@ def test_probes_run_in_the_background_and_outlive_a_reload_and_a_server_crash(tm
         assert {r.id for r in runs.list(workspace=workspace, statuses=("done",))} == finished
         assert store.load_variant("my v2", workspace=workspace).spec == get_preset("inception_v2")
         page.goto(f"{server}/build?ws={workspace}&variant=my%20v2")
-        page.get_by_text("my v2").first.wait_for(timeout=60_000)
+        page.get_by_text("my v2").filter(visible=True).first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.close()
         for run in runs.list(workspace=workspace, statuses=("queued", "starting", "running")):
@@ -291,7 +291,7 @@ def test_a_reload_keeps_the_unsaved_build_network_on_every_page(server, browser)
     page.get_by_text("Stages and blocks").wait_for(timeout=60_000)
     page.get_by_text("-6.0 M").wait_for(timeout=30_000)  # the edit is still there, against its preset
     page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Costs").click()
-    page.get_by_text("the network on the Build page").first.wait_for(timeout=60_000)
+    page.get_by_text("the network on the Build page").filter(visible=True).first.wait_for(timeout=60_000)
     page.get_by_text(f"Exactly {macs:,} MACs").wait_for(timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     ARTIFACTS.mkdir(exist_ok=True)

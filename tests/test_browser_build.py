@@ -70,6 +70,11 @@ def _choose(page, label: str, option: str) -> None:
     pytest.fail(f"could not choose {option!r} in {label!r}")
 
 
+def _shown(page, text: str) -> None:
+    """Wait for ``text`` on screen (not only in a data grid's hidden accessibility table)."""
+    page.get_by_text(text).filter(visible=True).first.wait_for(timeout=30_000)
+
+
 def _wait_block(page, text: str) -> None:
     """The Block picker shows ``text`` (a selectbox shows its value in its combobox)."""
     from playwright.sync_api import expect
@@ -115,13 +120,13 @@ def test_add_a_block_type_a_letter_and_reload_keeps_the_draft(server, browser):
     kernel.fill("7x7a")
     kernel.press("Tab")
     page.get_by_role("button", name="Apply").first.click()
-    page.get_by_text("kernel must be a whole number or a pair of them").first.wait_for(timeout=30_000)
+    _shown(page, "kernel must be a whole number or a pair of them")
     expect(page.get_by_label("kernel", exact=True)).to_have_value("7x7a", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     _shot(page, "build-bad-kernel-1280.png")
     page.reload()  # a new session: the draft comes back from the store, typed text and all
     page.get_by_text("Stages and blocks").wait_for(timeout=90_000)
-    page.get_by_text("kernel must be a whole number or a pair of them").first.wait_for(timeout=30_000)
+    _shown(page, "kernel must be a whole number or a pair of them")
     _choose(page, "Block", "inception_fig5 · inception_fig5")  # the added block is still there
     _wait_block(page, "inception_fig5 · inception_fig5")
     assert page.locator('[data-testid="stException"]').count() == 0
