@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .viz import SEVERITY_STYLE, STAGE_FILLS, _input_shape, _labels, _stage_spans
+from .viz import SEVERITY_STYLE, STAGE_FILLS, _input_shape, _labels, _stage_spans, finding_rows
 
 PICK = "pick"  # the click selection: st.session_state[key]["selection"][PICK] == [{"x": row}, ...]
 LABELS = "block_labels"  # the x axis's labels, input first (a parameter: names are never put into an expression)
@@ -182,23 +182,15 @@ def _finding_marks(rows: list[dict], blocks: pd.DataFrame, findings: pd.DataFram
     """One mark per finding at its block (a stage-level finding at the stage's last block)."""
     if findings is None or not len(findings):
         return []
-    index_of = {b: i for i, b in enumerate(blocks["block"].tolist())}
-    last_of_stage = {stage: end for stage, _, end in _stage_spans(blocks)}
-    out = []
-    for f in findings.itertuples():
-        i = index_of.get(f.block) if f.block else last_of_stage.get(f.stage)
-        if i is None:
-            continue
-        where = f.block or f"stage {f.stage}"
-        out.append(
-            {
-                "x": i,
-                "HWC": rows[i]["HWC"],
-                "severity": str(f.severity),
-                "principle": str(f.principle),
-                "rule": str(f.rule),
-                "where": str(where),
-                "message": str(f.message),
-            }
-        )
-    return out
+    return [
+        {
+            "x": i,
+            "HWC": rows[i]["HWC"],
+            "severity": str(f.severity),
+            "principle": str(f.principle),
+            "rule": str(f.rule),
+            "where": str(where),
+            "message": str(f.message),
+        }
+        for i, f, where in finding_rows(blocks, findings)
+    ]

@@ -111,18 +111,11 @@ def representation_figure(
         col=1,
     )
     if findings is not None and len(findings):
-        index_of = {b: i for i, b in enumerate(blocks["block"].tolist())}
-        last_of_stage = {stage: end for stage, _, end in _stage_spans(blocks)}
         for severity, style in SEVERITY_STYLE.items():
-            rows = findings[findings["severity"] == severity]
             xs, ys, texts = [], [], []
-            for f in rows.itertuples():
-                i = index_of.get(f.block) if f.block else last_of_stage.get(f.stage)
-                if i is None:
-                    continue
+            for i, f, where in finding_rows(blocks, findings[findings["severity"] == severity]):
                 xs.append(i)
                 ys.append(int(blocks.loc[i, "representation"]))
-                where = f.block or f"stage {f.stage}"
                 texts.append(f"<b>{severity}</b> · principle {f.principle} ({f.rule}) · {where}<br>{_wrap(f.message)}")
             if xs:
                 fig.add_trace(
@@ -224,6 +217,17 @@ def representation_figure(
     fig.update_xaxes(tickmode="array", tickvals=[-1, *x], ticktext=["input", *labels], tickangle=-60, row=2, col=1)
     fig.update_layout(title=title, height=640, hovermode="closest", legend=dict(orientation="h", y=-0.35))
     return fig
+
+
+def finding_rows(blocks: pd.DataFrame, findings: pd.DataFrame):
+    """(row, finding, where) for each finding that sits on a row of ``blocks``: a block's at its block, a
+    stage-level one at the stage's last block; ``where`` names the block or "stage NAME"."""
+    index_of = {b: i for i, b in enumerate(blocks["block"].tolist())}
+    last_of_stage = {stage: end for stage, _, end in _stage_spans(blocks)}
+    for f in findings.itertuples():
+        i = index_of.get(f.block) if f.block else last_of_stage.get(f.stage)
+        if i is not None:
+            yield i, f, f.block or f"stage {f.stage}"
 
 
 def _wrap(text: str, width: int = 90) -> str:
